@@ -1,0 +1,19 @@
+"""The ``gongkai`` command line (typer + rich). Every command takes ``--json``."""
+
+from __future__ import annotations
+
+import logging
+
+from gongkai.cli import calendar_cmd, deadline_cmd, obligations_cmd
+from gongkai.cli._common import new_app
+
+app = new_app("gongkai 公开 — 政务公开事项时限管理 disclosure-duty tracker")
+app.add_typer(calendar_cmd.app, name="calendar")
+app.add_typer(obligations_cmd.app, name="obligations")
+app.command("deadline")(deadline_cmd.deadline)
+
+
+def main() -> None:
+    # python-telegram-bot puts the token in URLs and httpx logs URLs at INFO.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    app()

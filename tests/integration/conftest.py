@@ -1,0 +1,19 @@
+"""Tests against a database (SQLite file, PostgreSQL) or servers on loopback.
+
+Every test collected under tests/integration/ gets the ``integration`` marker:
+``pytest -m integration`` selects this tier.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.integration)
