@@ -244,16 +244,17 @@ class ReminderStage(BaseModel):
     unit: Unit = Unit.WORKING_DAY
     label: str | None = None
 
-    @field_validator("unit")
+    @field_validator("unit", mode="before")
     @classmethod
-    def _stage_unit(cls, unit: Unit) -> Unit:
-        if unit not in (Unit.WORKING_DAY, Unit.HOUR):
+    def _stage_unit(cls, value: Any) -> Any:
+        # A StrEnum member equals its string, so this accepts "hour" and Unit.HOUR alike.
+        if value not in (Unit.WORKING_DAY, Unit.HOUR):
             raise PydanticCustomError(
                 "stage_unit",
                 "a reminder stage counts in 'working_day' or 'hour', not {unit}",
-                {"unit": unit.value},
+                {"unit": repr(value)},
             )
-        return unit
+        return value
 
 
 class EscalationStep(BaseModel):
@@ -558,6 +559,8 @@ def builtin_catalog() -> Catalog:
 
 def load_catalog(*override_dirs: Path | str) -> Catalog:
     """The built-in catalog with each override folder layered on (see the module docstring)."""
+    if not override_dirs:
+        return builtin_catalog()
     return builtin_catalog().with_overrides(*override_dirs)
 
 
@@ -584,6 +587,23 @@ class _Entry:
 
     def problem(self, message: str, *fields: str) -> str:
         return f"{self.document.source}:{self.line(*fields)}: {self.field(*fields)}: {message}"
+
+    def problems(self, error: ValidationError) -> list[str]:
+        """``file:line: field: message`` per problem, as :meth:`YamlDocument.problems` does.
+
+        Pydantic also reports every default that depends on the deadline's unit as "not
+        called" when any other field failed; those lines say nothing to a user and are left out.
+        """
+        lines = []
+        for item in error.errors():
+            if item["type"] == "default_factory_not_called":
+                continue
+            loc = [*self.prefix, *item["loc"]]
+            field = ".".join(str(part) for part in loc) or "(document)"
+            lines.append(
+                f"{self.document.source}:{self.document.line_of(loc)}: {field}: {item['msg']}"
+            )
+        return lines
 
 
 def _entries(document: YamlDocument) -> tuple[list[_Entry], list[str]]:
@@ -684,7 +704,7 @@ class _Builder:
         try:
             obligation = Obligation.model_validate(data)
         except ValidationError as exc:
-            self.problems.extend(entry.document.problems(exc, prefix=entry.prefix))
+            self.problems.extend(entry.problems(exc))
             return None
         self.items[obligation.code] = obligation
         place = f"{entry.document.source}:{entry.line('code')}"
