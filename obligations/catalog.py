@@ -65,6 +65,7 @@ __all__ = [
     "builtin_catalog",
     "load_catalog",
     "parse_catalog_text",
+    "validate_path",
 ]
 
 CODE_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
@@ -562,6 +563,15 @@ def load_catalog(*override_dirs: Path | str) -> Catalog:
     if not override_dirs:
         return builtin_catalog()
     return builtin_catalog().with_overrides(*override_dirs)
+
+
+def validate_path(path: Path | str, *, base: Catalog | None = None) -> list[Obligation]:
+    """``obligations validate PATH``: check a file or folder layered onto ``base``.
+
+    ``base`` defaults to the built-in catalog, so partial overrides of built-in codes pass.
+    Returns the obligations the path defines or changes; raises :class:`CatalogError`.
+    """
+    return (base if base is not None else builtin_catalog()).validate_path(path)
 
 
 def _yaml_files(folder: Path) -> list[Path]:

@@ -53,6 +53,8 @@ class YamlDocument:
         """One readable line per validation problem: ``file:line: field: message``."""
         lines = []
         for item in error.errors():
+            if item["type"] == "default_factory_not_called":
+                continue  # a consequence of another field's error, reported on its own
             loc = [*prefix, *item["loc"]]
             field = ".".join(str(part) for part in loc) or "(document)"
             message = item["msg"]

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import logging
 
-from gongkai.cli import calendar_cmd, deadline_cmd, obligations_cmd
+from gongkai.cli import (
+    audit_cmd,
+    calendar_cmd,
+    deadline_cmd,
+    event_cmd,
+    obligations_cmd,
+    task_cmd,
+)
 from gongkai.cli._common import new_app
 
 app = new_app("gongkai 公开 — 政务公开事项时限管理 disclosure-duty tracker")
 app.add_typer(calendar_cmd.app, name="calendar")
 app.add_typer(obligations_cmd.app, name="obligations")
 app.command("deadline")(deadline_cmd.deadline)
+app.add_typer(event_cmd.app, name="event")
+app.command("spawn")(event_cmd.spawn)
+app.add_typer(task_cmd.app, name="task")
+app.add_typer(audit_cmd.app, name="audit")
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -19,18 +18,18 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-class UserError(click.ClickException):
-    """A problem the user can fix; printed as one line (per problem), exit code 1."""
-
-    exit_code = 1
-
-    def show(self, file: Any = None) -> None:
-        for line in self.format_message().splitlines() or [""]:
-            err_console.print(f"[bold red]错误 Error:[/] {line}", markup=True, soft_wrap=True)
+class UserError(Exception):
+    """A problem the user can fix in how the command was called."""
 
 
 #: Exceptions that carry a message meant for the user. Other layers add theirs here.
-USER_ERRORS: tuple[type[Exception], ...] = (ObligationsError,)
+USER_ERRORS: tuple[type[Exception], ...] = (ObligationsError, UserError)
+
+
+def show_error(message: str) -> None:
+    """One line per problem on stderr, no traceback."""
+    for line in message.splitlines() or [""]:
+        err_console.print(f"[bold red]错误 Error:[/] {line}", markup=True, soft_wrap=True)
 
 
 def register_user_errors(*types: type[Exception]) -> None:
@@ -39,13 +38,14 @@ def register_user_errors(*types: type[Exception]) -> None:
 
 
 class Group(TyperGroup):
-    """Turns domain errors raised by any sub-command into :class:`UserError`."""
+    """Prints domain errors raised by any sub-command as lines and exits with status 1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except USER_ERRORS as exc:
-            raise UserError(str(exc)) from None
+            show_error(str(exc))
+            raise typer.Exit(code=1) from None
 
 
 def new_app(help_text: str) -> typer.Typer:

@@ -13,7 +13,7 @@ from rich.table import Table
 from obligations.clocks import Deadline, compute_due, start
 from obligations.explain import day_label
 from obligations.rules import DeadlineRule, Unit
-from obligations.workdays import WorkdayCalendar, shipped_notices
+from obligations.workdays import WorkdayCalendar
 
 from gongkai.cli._common import (
     JSON_OPTION,
@@ -24,7 +24,7 @@ from gongkai.cli._common import (
     parse_date,
     parse_datetime,
 )
-from gongkai.notices import current_calendar, install_notice, installed_notices
+from gongkai.notices import current_calendar, install_notice
 from gongkai.settings import get_settings
 
 app = new_app("工作日日历 Working-day calendar")
@@ -175,9 +175,13 @@ def load(
     """载入国务院放假通知 Validate and install a year's holiday notice."""
     settings = get_settings()
     before = current_calendar(settings)
-    notice = install_notice(file, settings)
-    after = WorkdayCalendar.build([*shipped_notices(), *installed_notices(settings)])
-    changes = _changed_days(before, after, notice.year)
+    result = install_notice(file, settings)
+    notice = result.notice
+    changes = _changed_days(before, current_calendar(settings), notice.year)
+    moved = [
+        {"task_id": item.task_id, "title": item.title, "due_before": item.due_before, "due_after": item.due_after}
+        for item in result.moved
+    ]
     data = {
         "year": notice.year,
         "title": notice.title,
@@ -185,6 +189,8 @@ def load(
         "holidays": len(notice.holidays),
         "makeup_workdays": len(notice.makeup_workdays),
         "changed_days": changes,
+        "tasks_checked": result.checked,
+        "tasks_moved": moved,
     }
 
     def human() -> None:
@@ -193,5 +199,8 @@ def load(
         console.print(f"  {len(changes)} 天状态变化 days changed")
         for change in changes:
             console.print(f"    {change['date']}: {change['before'].value} → {change['after'].value} {change['holiday'] or ''}")
+        console.print(f"  {result.checked} 个未办结任务已重算 open tasks rechecked, {len(moved)} 个截止日变化 moved")
+        for item in moved:
+            console.print(f"    task {item['task_id']} {item['title']}: {item['due_before']} → {item['due_after']}")
 
     emit(data, as_json=as_json, human=human)

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from obligations.catalog import Catalog, Obligation, load_catalog, validate_path
+from obligations.catalog import Catalog, Obligation, load_catalog
 
 from gongkai.cli._common import JSON_OPTION, LANG_OPTION, console, emit, new_app
 from gongkai.settings import get_settings
@@ -90,7 +90,7 @@ def show(code: str, as_json: bool = JSON_OPTION, lang: str | None = LANG_OPTION)
 @app.command("validate")
 def validate(path: Path, as_json: bool = JSON_OPTION) -> None:
     """校验目录文件 Validate a YAML file or directory of obligations."""
-    obligations = validate_path(path)
+    obligations = catalog().validate_path(path)
     data = {"path": str(path), "valid": True, "obligations": [item.code for item in obligations]}
 
     def human() -> None:

@@ -69,9 +69,7 @@ def cal() -> WorkdayCalendar:
     return default_calendar()
 
 
-def due(
-    rule: DeadlineRule, events: list[ClockEvent], calendar: WorkdayCalendar
-) -> dt.date | None:
+def due(rule: DeadlineRule, events: list[ClockEvent], calendar: WorkdayCalendar) -> dt.date | None:
     return compute_due(rule, events, calendar=calendar, tz=TZ).due_date
 
 
@@ -180,7 +178,9 @@ def test_due_dates(
     assert deadline.provisional is bool(provisional_years)
     assert deadline.paused is False
     # Due = 24:00 local of the due date = next day 00:00 +08:00 = 16:00Z of the due date.
-    assert deadline.due_at == dt.datetime(expected.year, expected.month, expected.day, 16, tzinfo=UTC)
+    assert deadline.due_at == dt.datetime(
+        expected.year, expected.month, expected.day, 16, tzinfo=UTC
+    )
     assert deadline.due_at is not None
     assert deadline.due_at.utcoffset() == dt.timedelta(0)
     local = deadline.due_at.astimezone(TZ)
@@ -236,7 +236,9 @@ def test_hour_rules(
 
 def test_start_date_is_the_local_date_of_the_start_instant(cal: WorkdayCalendar) -> None:
     # Fri 2024-09-27 17:00Z is Sat 09-28 01:00 in Shanghai: Saturday is the start day.
-    deadline = compute_due(wd(1), [start(dt.datetime(2024, 9, 27, 17, tzinfo=UTC))], calendar=cal, tz=TZ)
+    deadline = compute_due(
+        wd(1), [start(dt.datetime(2024, 9, 27, 17, tzinfo=UTC))], calendar=cal, tz=TZ
+    )
     assert deadline.start_date == D(2024, 9, 28)
     assert deadline.due_date == D(2024, 9, 29)
     late_friday = compute_due(wd(1), [start(at(2024, 9, 27, 23, 59))], calendar=cal, tz=TZ)
@@ -300,6 +302,24 @@ def test_pause_after_the_due_date_changes_nothing(cal: WorkdayCalendar) -> None:
     ]
     deadline = compute_due(REQUEST_REPLY, events, calendar=cal, tz=TZ)
     assert (deadline.due_date, deadline.paused_units) == (D(2024, 9, 30), 0)
+
+
+def test_pause_starting_after_the_due_date_on_a_rest_day_changes_nothing(
+    cal: WorkdayCalendar,
+) -> None:
+    # 1 wd from Thu 09-26 is due Fri 09-27. A pause from Sat 09-28 to Tue 10-01 starts after
+    # the due date; today the due date jumps to 10-01, a National Day holiday, because
+    # _count_working_days only skips a pause when more than the remaining days were used
+    # before it (`used > remaining`; see the report).
+    rule = DeadlineRule(unit=Unit.WORKING_DAY, amount=1, pausable=True)
+    events = [
+        start(at(2024, 9, 26)),
+        ClockEvent(K.PAUSE, at(2024, 9, 28)),
+        ClockEvent(K.RESUME, at(2024, 10, 1)),
+    ]
+    deadline = compute_due(rule, events, calendar=cal, tz=TZ)
+    assert deadline.due_date == D(2024, 9, 27)
+    assert deadline.paused_units == 0
 
 
 def test_pause_dates_are_local_dates(cal: WorkdayCalendar) -> None:
@@ -483,7 +503,9 @@ def test_pause_on_a_rule_that_cannot_pause(cal: WorkdayCalendar) -> None:
     ("events", "message"),
     [
         pytest.param([], "needs a start event", id="empty"),
-        pytest.param([ClockEvent(K.PAUSE, at(2024, 3, 1))], "must begin with a start", id="no-start"),
+        pytest.param(
+            [ClockEvent(K.PAUSE, at(2024, 3, 1))], "must begin with a start", id="no-start"
+        ),
         pytest.param(
             [start(at(2024, 3, 5)), ClockEvent(K.PAUSE, at(2024, 3, 4))],
             "earlier than the event before it",
@@ -498,7 +520,9 @@ def test_pause_on_a_rule_that_cannot_pause(cal: WorkdayCalendar) -> None:
             "earlier than the event before it",
             id="resume-before-pause",
         ),
-        pytest.param([start(at(2024, 3, 1)), start(at(2024, 3, 2))], "only one start", id="two-starts"),
+        pytest.param(
+            [start(at(2024, 3, 1)), start(at(2024, 3, 2))], "only one start", id="two-starts"
+        ),
         pytest.param(
             [start(at(2024, 3, 1)), ClockEvent(K.RESUME, at(2024, 3, 2))],
             "is not paused",
@@ -524,7 +548,10 @@ def test_inconsistent_event_logs(
 
 def test_events_compare_as_instants_not_wall_clock(cal: WorkdayCalendar) -> None:
     # 10:00 +08:00 is 02:00Z: a pause at 03:00Z comes after the start despite "03" < "10".
-    events = [start(at(2024, 3, 1, 10)), ClockEvent(K.PAUSE, dt.datetime(2024, 3, 1, 3, tzinfo=UTC))]
+    events = [
+        start(at(2024, 3, 1, 10)),
+        ClockEvent(K.PAUSE, dt.datetime(2024, 3, 1, 3, tzinfo=UTC)),
+    ]
     assert compute_due(REQUEST_REPLY, events, calendar=cal, tz=TZ).paused is True
 
 

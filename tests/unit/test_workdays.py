@@ -104,7 +104,12 @@ def test_kinds_and_holiday_names_match_chinese_calendar_2004_to_2026(
         (D(2026, 2, 28), DayKind.MAKEUP, "春节", True),  # Sat
         (D(2026, 9, 20), DayKind.MAKEUP, "国庆节", True),  # Sun
         (D(2026, 10, 10), DayKind.MAKEUP, "国庆节", True),  # Sat
-        (D(2015, 9, 3), DayKind.HOLIDAY, "中国人民抗日战争暨世界反法西斯战争胜利70周年纪念日", False),
+        (
+            D(2015, 9, 3),
+            DayKind.HOLIDAY,
+            "中国人民抗日战争暨世界反法西斯战争胜利70周年纪念日",
+            False,
+        ),
     ],
 )
 def test_day_info_samples(
@@ -134,8 +139,10 @@ def test_day_kind_labels() -> None:
     assert DayKind.MAKEUP.label("en") == "make-up working day"
     assert DayKind.HOLIDAY.label("zh") == "放假"
     assert DayKind.REST.label("en") == "rest day"
-    assert DayKind.MAKEUP.is_working and DayKind.WORKDAY.is_working
-    assert not DayKind.HOLIDAY.is_working and not DayKind.REST.is_working
+    assert DayKind.MAKEUP.is_working
+    assert DayKind.WORKDAY.is_working
+    assert not DayKind.HOLIDAY.is_working
+    assert not DayKind.REST.is_working
 
 
 def test_shipped_2026_notice_agrees_with_the_package() -> None:
@@ -346,7 +353,8 @@ def test_estimate_matches_the_statutory_days_of_official_years(year: int) -> Non
     # inside an official holiday block with the same name.
     for day, (_, name) in estimate_year(year).items():
         off, package_name = chinese_calendar.get_holiday_detail(day)
-        assert off and HOLIDAY_NAMES_ZH[package_name] == name, day
+        assert off, day
+        assert HOLIDAY_NAMES_ZH[package_name] == name, day
 
 
 # --------------------------------------------------------------------------- notices
@@ -410,7 +418,9 @@ def test_a_notice_changes_2027_deadlines(
 
 
 def test_later_notice_for_the_same_year_wins(notice_2027: HolidayNotice) -> None:
-    replacement = notice_2027.model_copy(update={"number": "测试〔2027〕2号", "makeup_workdays": ()})
+    replacement = notice_2027.model_copy(
+        update={"number": "测试〔2027〕2号", "makeup_workdays": ()}
+    )
     calendar = WorkdayCalendar.build([notice_2027, replacement], first_year=2026, last_year=2028)
     assert calendar.kind(D(2027, 2, 20)) is DayKind.REST
     assert calendar.coverage([2027])[0].source == "测试〔2027〕2号"
@@ -455,7 +465,10 @@ NOTICE_ERRORS = [
     ),
     # The two below report line 1 "(document)" today instead of the offending entry.
     pytest.param(
-        ("{name: 国庆节, from: 2027-10-01, to: 2027-10-07}", "{name: 国庆节, from: 2028-10-01, to: 2028-10-07}"),
+        (
+            "{name: 国庆节, from: 2027-10-01, to: 2027-10-07}",
+            "{name: 国庆节, from: 2028-10-01, to: 2028-10-07}",
+        ),
         ["2027.yaml:17: holidays.6:", "国庆节 2028-10-01..2028-10-07 is outside 2027"],
         id="holiday-outside-the-year",
     ),
@@ -466,7 +479,10 @@ NOTICE_ERRORS = [
     ),
     # A date that does not exist crashes inside PyYAML with a bare ValueError today.
     pytest.param(
-        ("{name: 端午节, from: 2027-06-09, to: 2027-06-09}", "{name: 端午节, from: 2027-06-31, to: 2027-06-31}"),
+        (
+            "{name: 端午节, from: 2027-06-09, to: 2027-06-09}",
+            "{name: 端午节, from: 2027-06-31, to: 2027-06-31}",
+        ),
         ["2027.yaml:15:"],
         id="impossible-date",
     ),
