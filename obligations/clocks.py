@@ -74,9 +74,9 @@ class Step:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Deadline:
-    """The result of replaying a clock.
+    """The result of replaying a clock (treat as read-only).
 
     ``due_at`` is the instant the duty becomes late (UTC; for day rules 24:00 local of
     ``due_date``). Both are ``None`` while the clock is paused.
@@ -195,6 +195,8 @@ def compute_due(
     explain: bool = False,
 ) -> Deadline:
     """Replay ``events`` under ``rule`` and return the due moment (see the module docstring)."""
+    if not explain and len(events) == 1 and rule.unit is not Unit.HOUR:
+        return _single_start(rule, events[0], calendar, tz)
     state, effective, regime = _replay(events, rule, tz)
     anchor = state.anchor_at.astimezone(tz)
     anchor_date = anchor.date()
@@ -215,7 +217,8 @@ def compute_due(
     unit = effective.unit
     paused_units = 0
     if unit is Unit.HOUR:
-        due_at = anchor + dt.timedelta(hours=total)
+        # Real elapsed hours: add in UTC so a daylight-saving zone cannot shorten the period.
+        due_at = anchor.astimezone(UTC) + dt.timedelta(hours=total)
         for pause_from, pause_to in state.pauses:
             if pause_from <= due_at:
                 length = pause_to - pause_from
@@ -238,7 +241,7 @@ def compute_due(
             due_date = calendar.roll_forward(due_date)
         else:
             calendar.kind(due_date)  # range check
-        due_at = dt.datetime.combine(due_date + dt.timedelta(days=1), dt.time(), tz).astimezone(UTC)
+        due_at = _end_of_day(due_date, tz)
         provisional_years = ()
         if effective.uses_calendar and calendar.is_provisional(anchor_date, due_date):
             provisional_years = calendar.provisional_years(anchor_date, due_date)
@@ -254,6 +257,56 @@ def compute_due(
         paused_units=paused_units,
         regime=regime,
         steps=_explain(effective, state, anchor, due_date, calendar, tz, regime, raw_due) if explain else (),
+    )
+
+
+_MIDNIGHTS: dict[tuple[dt.tzinfo, int], dt.datetime] = {}
+
+
+def _end_of_day(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """24:00 local of ``day`` as a UTC instant (memoised: a pure function of the date)."""
+    key = (tz, day.toordinal())
+    moment = _MIDNIGHTS.get(key)
+    if moment is None:
+        moment = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz).astimezone(UTC)
+        if len(_MIDNIGHTS) < 100_000:
+            _MIDNIGHTS[key] = moment
+    return moment
+
+
+def _single_start(rule: DeadlineRule, event: ClockEvent, calendar: WorkdayCalendar, tz: dt.tzinfo) -> Deadline:
+    """The common case, kept lean: a clock with only its start event (no explanation)."""
+    if event.kind is not ClockEventKind.START:
+        raise ClockError(f"a clock must begin with a start event, not {event.kind.value}")
+    anchor_date = event.at.astimezone(tz).date()
+    regime = None
+    if rule.regimes:
+        rule, regime = rule.for_start(anchor_date)
+    unit = rule.unit
+    uses_calendar = True
+    if unit is Unit.WORKING_DAY:
+        due_date = calendar.add_workdays(anchor_date, rule.amount)
+    else:
+        uses_calendar = rule.roll_forward
+        if unit is Unit.DAY:
+            due_date = anchor_date + dt.timedelta(days=rule.amount)
+        elif unit is Unit.MONTH:
+            due_date = _add_months(anchor_date, rule.amount)
+        else:
+            due_date = _fixed_date(rule, anchor_date, 0)
+        due_date = calendar.roll_forward(due_date) if rule.roll_forward else due_date
+        calendar.kind(due_date)  # range check
+    provisional_years: tuple[int, ...] = ()
+    if uses_calendar and calendar.is_provisional(anchor_date, due_date):
+        provisional_years = calendar.provisional_years(anchor_date, due_date)
+    return Deadline(
+        rule=rule,
+        start_date=anchor_date,
+        due_date=due_date,
+        due_at=_end_of_day(due_date, tz),
+        provisional=bool(provisional_years),
+        provisional_years=provisional_years,
+        regime=regime,
     )
 
 
@@ -273,7 +326,7 @@ def _count_working_days(
     current, remaining, skipped = anchor, total, 0
     for pause_from, pause_to in _local_dates(pauses, tz):
         used = calendar.workdays_between(current, pause_from)
-        if used > remaining:
+        if used >= remaining:
             break
         remaining -= max(used, 0)
         if pause_to > current:
@@ -288,7 +341,7 @@ def _count_days(
     current, remaining, skipped = anchor, total, 0
     for pause_from, pause_to in _local_dates(pauses, tz):
         used = (pause_from - current).days
-        if used > remaining:
+        if used >= remaining:
             break
         remaining -= max(used, 0)
         if pause_to > current:
@@ -358,6 +411,10 @@ def _explain(
         steps.append(Step("hours", {"from": anchor, "hours": rule.amount + state.extended_by, "to": due_at}))
         for pause_from, pause_to in state.pauses:
             steps.append(Step("pause_hours", {"from": pause_from.astimezone(tz), "to": pause_to.astimezone(tz)}))
+            if pause_from <= due_at:
+                due_at += pause_to - pause_from
+        if state.pauses:
+            steps.append(Step("due_at", {"at": due_at.astimezone(tz)}))
         return tuple(steps)
     if rule.unit in (Unit.WORKING_DAY, Unit.DAY):
         steps.extend(_walk(anchor_date, raw_due or due_date, rule, pauses, calendar))
@@ -368,7 +425,7 @@ def _explain(
     if raw_due is not None and raw_due != due_date:
         steps.append(Step("roll_forward", {"from": raw_due, "to": due_date, "kind": calendar.day(raw_due)}))
     steps.append(Step("due", {"date": due_date}))
-    if calendar.is_provisional(anchor_date, due_date):
+    if rule.uses_calendar and calendar.is_provisional(anchor_date, due_date):
         steps.append(Step("provisional", {"years": calendar.provisional_years(anchor_date, due_date)}))
     return tuple(steps)
 

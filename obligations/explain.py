@@ -6,9 +6,9 @@ Example (a policy document published Fri 2024-09-27, interpretation within 3 wor
     2024-09-28（周六） 休息日，不计
     2024-09-29（周日） 调休上班（国庆节），第 1 个工作日
     2024-09-30（周一） 第 2 个工作日
-    2024-10-01（周二）至 2024-10-07（周一） 国庆节放假，不计
+    2024-10-01（周二）至2024-10-07（周一） 国庆节放假，不计
     2024-10-08（周二） 第 3 个工作日
-    截止：2024-10-08（周二）24:00 前
+    截止：2024-10-08（周二） 24:00 前
 """
 
 from __future__ import annotations
@@ -131,6 +131,9 @@ def render_step(step: Step, lang: str = "zh") -> str:
         raw = day_label(p["from"], lang)
         return (f"期限末日 {raw} 为休息日，顺延至 {day_label(p['to'], lang)}（民法典第二百零三条）" if zh
                 else f"The last day {raw} is a rest day: moved to {day_label(p['to'], lang)} (Civil Code Art.203)")
+    if code == "due_at":
+        moment = p["at"].strftime("%Y-%m-%d %H:%M")
+        return f"截止：{moment} 前" if zh else f"Due: {moment}"
     if code == "due":
         label = day_label(p["date"], lang)
         return f"截止：{label} 24:00 前" if zh else f"Due: {label}, by 24:00"

@@ -71,17 +71,17 @@ def periods_between(kind: Recurrence, start: dt.date, end: dt.date) -> Iterator[
 
 
 _KEY_PATTERNS = {
-    Recurrence.WEEK: re.compile(r"^(\d{4})-W(\d{2})$"),
-    Recurrence.MONTH: re.compile(r"^(\d{4})-(\d{2})$"),
-    Recurrence.QUARTER: re.compile(r"^(\d{4})-Q([1-4])$"),
-    Recurrence.YEAR: re.compile(r"^(\d{4})$"),
+    Recurrence.WEEK: re.compile(r"^(\d{4})-W(\d{2})$", re.ASCII),
+    Recurrence.MONTH: re.compile(r"^(\d{4})-(\d{2})$", re.ASCII),
+    Recurrence.QUARTER: re.compile(r"^(\d{4})-Q([1-4])$", re.ASCII),
+    Recurrence.YEAR: re.compile(r"^(\d{4})$", re.ASCII),
 }
 
 
 def parse_period(key: str) -> Period:
     """The period named by ``key``; a malformed key raises with the accepted forms."""
     for kind, pattern in _KEY_PATTERNS.items():
-        match = pattern.match(key)
+        match = pattern.fullmatch(key)
         if not match:
             continue
         year = int(match.group(1))

@@ -124,6 +124,14 @@ class YearCoverage:
 # --------------------------------------------------------------------------- notices
 
 
+class EntryError(ValueError):
+    """A whole-notice check that objects to one entry; ``loc`` points at it for the line."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 class NoticeHoliday(BaseModel):
     """One holiday block of a notice: ``name`` off from ``from`` to ``to`` inclusive."""
 
@@ -177,15 +185,19 @@ class HolidayNotice(BaseModel):
         first = dt.date(self.year - 1, 12, 31 - CROSS_YEAR_DAYS + 1)
         last = dt.date(self.year, 12, 31)
         off: set[dt.date] = set()
-        for block in self.holidays:
+        for index, block in enumerate(self.holidays):
             if block.start < first or block.end > last:
-                raise ValueError(f"holiday {block.name} {block.start}..{block.end} is outside {self.year}")
+                raise EntryError(
+                    ("holidays", index),
+                    f"holiday {block.name} {block.start}..{block.end} is outside {self.year}",
+                )
             off.update(_days(block.start, block.end))
-        for makeup in self.makeup_workdays:
+        for index, makeup in enumerate(self.makeup_workdays):
+            where = ("makeup_workdays", index)
             if makeup.date < first or makeup.date > last:
-                raise ValueError(f"make-up working day {makeup.date} is outside {self.year}")
+                raise EntryError(where, f"make-up working day {makeup.date} is outside {self.year}")
             if makeup.date in off:
-                raise ValueError(f"{makeup.date} is both a holiday and a make-up working day")
+                raise EntryError(where, f"{makeup.date} is both a holiday and a make-up working day")
         return self
 
     @property
@@ -425,16 +437,17 @@ class WorkdayCalendar:
 
         A negative n gives the |n|-th working day before ``day``.
         """
-        if n == 0:
-            self._index(day)
-            return day
         ordinal = day.toordinal()
+        if ordinal < self._base or ordinal - self._base >= len(self._kinds):
+            self._index(day)  # raises with the range in the message
         workdays = self._workdays
         if n > 0:
             position = bisect_right(workdays, ordinal) + n - 1
-        else:
+        elif n < 0:
             position = bisect_left(workdays, ordinal) + n
-        if position < 0 or position >= len(workdays) or ordinal < self._base:
+        else:
+            return day
+        if position < 0 or position >= len(workdays):
             raise OutOfRangeError(
                 f"{day.isoformat()} {n:+d} working days is outside the calendar's range "
                 f"{self.first_year}..{self.last_year}"

@@ -8,6 +8,7 @@ instead of a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,21 @@ from pydantic import ValidationError
 
 class YamlSyntaxError(ValueError):
     """The text is not valid YAML."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose impossible dates (2027-02-30) raise a located error, not ValueError."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> dt.date:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"invalid date {node.value!r}: {exc}", node.start_mark
+            ) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
 @dataclass(frozen=True)
@@ -55,7 +71,9 @@ class YamlDocument:
         for item in error.errors():
             if item["type"] == "default_factory_not_called":
                 continue  # a consequence of another field's error, reported on its own
-            loc = [*prefix, *item["loc"]]
+            # A whole-model check may name the entry it objects to (workdays.EntryError).
+            entry = getattr(item.get("ctx", {}).get("error"), "loc", ())
+            loc = [*prefix, *item["loc"], *entry]
             field = ".".join(str(part) for part in loc) or "(document)"
             message = item["msg"]
             lines.append(f"{self.source}:{self.line_of(loc)}: {field}: {message}")
@@ -66,7 +84,7 @@ def parse_yaml(text: str, *, source: str) -> YamlDocument:
     """Parse one YAML document; a syntax error becomes one line naming file and line."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else 1
