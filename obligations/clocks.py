@@ -42,9 +42,9 @@ class ClockEventKind(StrEnum):
     EXTEND = "extend"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClockEvent:
-    """One row of a clock's event log. ``at`` must be timezone-aware."""
+    """One row of a clock's event log (treat as read-only). ``at`` must be timezone-aware."""
 
     kind: ClockEventKind
     at: dt.datetime
@@ -53,7 +53,7 @@ class ClockEvent:
     note: str | None = None
 
     def __post_init__(self) -> None:
-        if self.at.tzinfo is None or self.at.utcoffset() is None:
+        if self.at.tzinfo is None:
             raise ClockError(f"{self.kind.value} event time {self.at.isoformat()} has no time zone")
         if self.kind is ClockEventKind.EXTEND:
             if self.amount <= 0:
