@@ -7,9 +7,11 @@ import logging
 from gongkai.cli import (
     audit_cmd,
     calendar_cmd,
+    db_cmd,
     deadline_cmd,
     event_cmd,
     obligations_cmd,
+    org_cmd,
     task_cmd,
 )
 from gongkai.cli._common import new_app
@@ -22,6 +24,8 @@ app.add_typer(event_cmd.app, name="event")
 app.command("spawn")(event_cmd.spawn)
 app.add_typer(task_cmd.app, name="task")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(org_cmd.app, name="org")
+app.add_typer(db_cmd.app, name="db")
 
 
 def main() -> None:

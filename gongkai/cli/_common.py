@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from obligations.errors import ObligationsError
@@ -29,7 +30,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (ObligationsError, UserError)
 def show_error(message: str) -> None:
     """One line per problem on stderr, no traceback."""
     for line in message.splitlines() or [""]:
-        err_console.print(f"[bold red]错误 Error:[/] {line}", markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]错误 Error:[/] {escape(line)}", markup=True, soft_wrap=True)
 
 
 def register_user_errors(*types: type[Exception]) -> None:
