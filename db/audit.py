@@ -51,8 +51,18 @@ def entry_hash(
     prev_hash: str,
 ) -> str:
     payload = json.dumps(
-        [seq, at.astimezone(UTC).isoformat(), actor, action, entity, entity_id, agency_id,
-         before, after, prev_hash],
+        [
+            seq,
+            at.astimezone(UTC).isoformat(),
+            actor,
+            action,
+            entity,
+            entity_id,
+            agency_id,
+            before,
+            after,
+            prev_hash,
+        ],
         ensure_ascii=False,
         sort_keys=True,
         separators=(",", ":"),
@@ -72,7 +82,9 @@ class AuditWriter:
         if self._seq is not None:
             return
         # FOR UPDATE serialises appends on PostgreSQL; SQLite transactions begin IMMEDIATE.
-        head = self.session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
+        head = self.session.exec(
+            select(AuditHead).where(AuditHead.id == 1).with_for_update()
+        ).first()
         if head is None:
             self.session.add(AuditHead(id=1, seq=0, hash=GENESIS))
             self.session.flush()
@@ -100,14 +112,29 @@ class AuditWriter:
         after_json = jsonable(after) if after is not None else None
         at_utc = at.astimezone(UTC)
         digest = entry_hash(
-            seq=self._seq, at=at_utc, actor=actor, action=action, entity=entity,
-            entity_id=str(entity_id), agency_id=agency_id, before=before_json, after=after_json,
+            seq=self._seq,
+            at=at_utc,
+            actor=actor,
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            agency_id=agency_id,
+            before=before_json,
+            after=after_json,
             prev_hash=self._head,
         )
         row = {
-            "seq": self._seq, "at": at_utc, "actor": actor, "action": action, "entity": entity,
-            "entity_id": str(entity_id), "agency_id": agency_id, "before": before_json,
-            "after": after_json, "prev_hash": self._head, "hash": digest,
+            "seq": self._seq,
+            "at": at_utc,
+            "actor": actor,
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "agency_id": agency_id,
+            "before": before_json,
+            "after": after_json,
+            "prev_hash": self._head,
+            "hash": digest,
         }
         self._head = digest
         return row
@@ -136,17 +163,28 @@ def verify_chain(session: Session, *, batch: int = 5_000) -> tuple[int, list[str
     for entry in session.exec(statement):
         checked += 1
         if entry.seq != expected_seq:
-            problems.append(f"audit entry seq {expected_seq} is missing (next is {entry.seq}): deleted or reordered")
+            problems.append(
+                f"audit entry seq {expected_seq} is missing (next is {entry.seq}): deleted or reordered"
+            )
             expected_seq = entry.seq
         if entry.prev_hash != head:
             problems.append(f"audit entry seq {entry.seq}: link to the previous entry is broken")
         digest = entry_hash(
-            seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action, entity=entry.entity,
-            entity_id=entry.entity_id, agency_id=entry.agency_id, before=entry.before,
-            after=entry.after, prev_hash=entry.prev_hash,
+            seq=entry.seq,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            entity=entry.entity,
+            entity_id=entry.entity_id,
+            agency_id=entry.agency_id,
+            before=entry.before,
+            after=entry.after,
+            prev_hash=entry.prev_hash,
         )
         if digest != entry.hash:
-            problems.append(f"audit entry seq {entry.seq} ({entry.action} {entry.entity} {entry.entity_id}): content was changed")
+            problems.append(
+                f"audit entry seq {entry.seq} ({entry.action} {entry.entity} {entry.entity_id}): content was changed"
+            )
         head = entry.hash
         expected_seq += 1
     stored = session.get(AuditHead, 1)

@@ -44,10 +44,7 @@ def claim_due_tasks(
     lock is held (SQLite).
     """
     candidates = (
-        select(Task.id)
-        .where(_claimable(at))
-        .order_by(col(Task.next_action_at))
-        .limit(limit)
+        select(Task.id).where(_claimable(at)).order_by(col(Task.next_action_at)).limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
@@ -56,11 +53,15 @@ def claim_due_tasks(
             return []
         statement = update(Task).where(col(Task.id).in_(ids), _claimable(at))
     else:
-        statement = update(Task).where(col(Task.id).in_(candidates.scalar_subquery()), _claimable(at))
+        statement = update(Task).where(
+            col(Task.id).in_(candidates.scalar_subquery()), _claimable(at)
+        )
     result = session.execute(
-        statement.values(claimed_by=worker, claim_expires_at=at + lease).returning(col(Task.id))
+        statement.values(claimed_by=worker, claim_expires_at=at + lease).returning(
+            col(Task.id), col(Task.next_action_at)
+        )
     )
-    return sorted(int(row[0]) for row in result)
+    return [task_id for _, task_id in sorted((next_at, int(task_id)) for task_id, next_at in result)]
 
 
 def release(session: Session, task_ids: list[int], *, worker: str) -> int:

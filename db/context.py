@@ -10,11 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from obligations.catalog import Catalog
-from obligations.workdays import WorkdayCalendar
-
 from db.errors import LedgerError
 from db.models import Role
+from obligations.catalog import Catalog
+from obligations.workdays import WorkdayCalendar
 
 
 @dataclass(frozen=True)
@@ -55,10 +54,16 @@ class Actor:
             return
         if self.agency_id != agency_id:
             raise PermissionDenied(f"{self.name} may not see another agency's records")
-        if self.role in (Role.CHIEF.value, Role.STAFF.value) and section_id is not None and section_id != self.section_id:
+        if (
+            self.role in (Role.CHIEF.value, Role.STAFF.value)
+            and section_id is not None
+            and section_id != self.section_id
+        ):
             raise PermissionDenied(f"{self.name} may only see their own section's tasks")
 
-    def check_write(self, agency_id: int, section_id: int | None = None, *, office_only: bool = False) -> None:
+    def check_write(
+        self, agency_id: int, section_id: int | None = None, *, office_only: bool = False
+    ) -> None:
         """Chiefs/staff act on their own section; the office on its agency; leaders read only."""
         self.check_read(agency_id, section_id)
         if self.role == Role.LEADER.value:

@@ -6,13 +6,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from obligations.workdays import CROSS_YEAR_DAYS, HolidayNotice, WorkdayCalendar, parse_notice, shipped_notices
 from sqlmodel import Session, col, or_, select
 
 from db.audit import AuditWriter
 from db.context import Actor, Domain
 from db.models import CalendarNotice, Task, TaskStatus
 from db.tasks import recompute, task_state
+from obligations.workdays import (
+    CROSS_YEAR_DAYS,
+    HolidayNotice,
+    WorkdayCalendar,
+    parse_notice,
+    shipped_notices,
+)
 
 
 @dataclass
@@ -34,7 +40,9 @@ class NoticeResult:
 
 def stored_notices(session: Session) -> list[HolidayNotice]:
     """The notices loaded into this database, latest per year."""
-    rows = session.exec(select(CalendarNotice).order_by(col(CalendarNotice.year), col(CalendarNotice.id))).all()
+    rows = session.exec(
+        select(CalendarNotice).order_by(col(CalendarNotice.year), col(CalendarNotice.id))
+    ).all()
     latest: dict[int, CalendarNotice] = {}
     for row in rows:
         latest[row.year] = row
@@ -58,23 +66,37 @@ def load_notice(
 
         raise PermissionDenied(f"{actor.name} may not load calendar notices")
     notice = parse_notice(text, source=source)
-    row = CalendarNotice(year=notice.year, title=notice.title, source=notice.source, text=text,
-                         loaded_at=at, loaded_by=actor.name)
+    row = CalendarNotice(
+        year=notice.year,
+        title=notice.title,
+        source=notice.source,
+        text=text,
+        loaded_at=at,
+        loaded_by=actor.name,
+    )
     session.add(row)
     session.flush()
     audit = AuditWriter(session)
-    audit.write(at=at, actor=actor.name, action="load_notice", entity="calendar_notice",
-                entity_id=str(row.id), after={"year": notice.year, "title": notice.title, "source": notice.source})
+    audit.write(
+        at=at,
+        actor=actor.name,
+        action="load_notice",
+        entity="calendar_notice",
+        entity_id=str(row.id),
+        after={"year": notice.year, "title": notice.title, "source": notice.source},
+    )
     calendar = calendar_from_db(session)
     new_domain = domain.with_calendar(calendar)
     window_start = dt.date(notice.year - 1, 12, 31 - CROSS_YEAR_DAYS + 1)
     window_end = dt.date(notice.year, 12, 31)
     open_tasks = session.exec(
-        select(Task).where(
+        select(Task)
+        .where(
             col(Task.status).in_([TaskStatus.OPEN.value, TaskStatus.PAUSED.value]),
             col(Task.start_date) <= window_end,
             or_(col(Task.due_date).is_(None), col(Task.due_date) >= window_start),
-        ).order_by(col(Task.id))
+        )
+        .order_by(col(Task.id))
     ).all()
     result = NoticeResult(notice=notice, checked=len(open_tasks))
     for task in open_tasks:
@@ -84,11 +106,27 @@ def load_notice(
         if task.due_date != due_before or before["provisional"] != task.provisional:
             task.version += 1
             session.add(task)
-            audit.write(at=at, actor=actor.name, action="recalculate", entity="task", entity_id=str(task.id),
-                        agency_id=task.agency_id, before=before, after={**task_state(task), "notice": notice.source})
+            audit.write(
+                at=at,
+                actor=actor.name,
+                action="recalculate",
+                entity="task",
+                entity_id=str(task.id),
+                agency_id=task.agency_id,
+                before=before,
+                after={**task_state(task), "notice": notice.source},
+            )
             if task.due_date != due_before:
                 assert task.id is not None
-                result.moved.append(MovedTask(task.id, task.agency_id, task.section_id, task.title,
-                                              due_before, task.due_date))
+                result.moved.append(
+                    MovedTask(
+                        task.id,
+                        task.agency_id,
+                        task.section_id,
+                        task.title,
+                        due_before,
+                        task.due_date,
+                    )
+                )
     session.flush()
     return result, new_domain

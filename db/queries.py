@@ -64,30 +64,53 @@ def list_tasks(
     if obligation_code:
         statement = statement.where(col(Task.obligation_code) == obligation_code)
     if status == "overdue":
-        statement = statement.where(col(Task.status) == TaskStatus.OPEN.value, col(Task.due_at) <= at)
+        statement = statement.where(
+            col(Task.status) == TaskStatus.OPEN.value, col(Task.due_at) <= at
+        )
     elif status != "all":
         statement = statement.where(col(Task.status) == status)
     statement = statement.order_by(col(Task.due_at).nulls_last(), col(Task.id)).limit(limit)
     rows = []
     for task, section, agency in session.exec(statement).all():
         assert task.id is not None
-        overdue = task.status == TaskStatus.OPEN.value and task.due_at is not None and task.due_at <= at
-        rows.append(TaskRow(
-            id=task.id, agency=agency.code, section=section.code, section_name=section.name,
-            obligation=task.obligation_code, title=task.title, status=task.status, due_at=task.due_at,
-            due_date=task.due_date, provisional=task.provisional, overdue=overdue, timeliness=task.timeliness,
-        ))
+        overdue = (
+            task.status == TaskStatus.OPEN.value and task.due_at is not None and task.due_at <= at
+        )
+        rows.append(
+            TaskRow(
+                id=task.id,
+                agency=agency.code,
+                section=section.code,
+                section_name=section.name,
+                obligation=task.obligation_code,
+                title=task.title,
+                status=task.status,
+                due_at=task.due_at,
+                due_date=task.due_date,
+                provisional=task.provisional,
+                overdue=overdue,
+                timeliness=task.timeliness,
+            )
+        )
     return rows
 
 
 def task_history(session: Session, task_id: int) -> tuple[list[ClockEventRow], list[AuditEntry]]:
     """The clock events and audit entries of one task, oldest first."""
-    events = list(session.exec(
-        select(ClockEventRow).where(ClockEventRow.task_id == task_id).order_by(col(ClockEventRow.at), col(ClockEventRow.id))
-    ).all())
-    audit = list(session.exec(
-        select(AuditEntry).where(AuditEntry.entity == "task", AuditEntry.entity_id == str(task_id)).order_by(col(AuditEntry.seq))
-    ).all())
+    events = list(
+        session.exec(
+            select(ClockEventRow)
+            .where(ClockEventRow.task_id == task_id)
+            .order_by(col(ClockEventRow.at), col(ClockEventRow.id))
+        ).all()
+    )
+    audit = list(
+        session.exec(
+            select(AuditEntry)
+            .where(AuditEntry.entity == "task", AuditEntry.entity_id == str(task_id))
+            .order_by(col(AuditEntry.seq))
+        ).all()
+    )
     return events, audit
 
 
@@ -97,5 +120,7 @@ def single_agency_code(session: Session) -> str:
     if len(codes) == 1:
         return codes[0]
     if not codes:
-        raise LedgerError("no agency yet: run `gongkai org import FILE` first (see gongkai/examples/demo-org.yaml)")
+        raise LedgerError(
+            "no agency yet: run `gongkai org import FILE` first (see gongkai/examples/demo-org.yaml)"
+        )
     raise LedgerError(f"several agencies ({', '.join(codes)}): pass --agency CODE")

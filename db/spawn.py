@@ -15,11 +15,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from obligations.catalog import EventType, Obligation, ResponsibleMode
-from obligations.clocks import ClockEvent, ClockEventKind, compute_due
-from obligations.events import event_type, request_start, validate_attributes
-from obligations.periods import Period, periods_between
-from obligations.schedule import next_stage
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
@@ -28,6 +23,11 @@ from db.context import Actor, Domain
 from db.errors import LedgerError, NotFoundError
 from db.models import Agency, ClockEventRow, Event, Section, Task, TaskStatus
 from db.tasks import stages_of
+from obligations.catalog import EventType, Obligation, ResponsibleMode
+from obligations.clocks import ClockEvent, ClockEventKind, compute_due
+from obligations.events import event_type, request_start, validate_attributes
+from obligations.periods import Period, periods_between
+from obligations.schedule import next_stage
 
 UTC = dt.UTC
 
@@ -49,28 +49,46 @@ class SpawnResult:
 def agency_by_code(session: Session, code: str) -> Agency:
     agency = session.exec(select(Agency).where(Agency.code == code)).first()
     if agency is None:
-        known = ", ".join(session.exec(select(Agency.code)).all()) or "(none — run gongkai org import)"
+        known = (
+            ", ".join(session.exec(select(Agency.code)).all()) or "(none — run gongkai org import)"
+        )
         raise NotFoundError(f"unknown agency {code!r}; known: {known}")
     return agency
 
 
 def section_by_code(session: Session, agency: Agency, code: str) -> Section:
-    section = session.exec(select(Section).where(Section.agency_id == agency.id, Section.code == code)).first()
+    section = session.exec(
+        select(Section).where(Section.agency_id == agency.id, Section.code == code)
+    ).first()
     if section is None:
-        known = ", ".join(session.exec(select(Section.code).where(Section.agency_id == agency.id)).all())
-        raise NotFoundError(f"unknown section {code!r} in agency {agency.code}; known: {known or '(none)'}")
+        known = ", ".join(
+            session.exec(select(Section.code).where(Section.agency_id == agency.id)).all()
+        )
+        raise NotFoundError(
+            f"unknown section {code!r} in agency {agency.code}; known: {known or '(none)'}"
+        )
     return section
 
 
-def _responsible(session: Session, agency: Agency, obligation: Obligation, event_section: Section | None) -> list[Section]:
+def _responsible(
+    session: Session, agency: Agency, obligation: Obligation, event_section: Section | None
+) -> list[Section]:
     mode = obligation.responsible.mode
     if mode is ResponsibleMode.FROM_EVENT:
         if event_section is None:
-            raise LedgerError(f"obligation {obligation.code} needs the event's section (--section CODE)")
+            raise LedgerError(
+                f"obligation {obligation.code} needs the event's section (--section CODE)"
+            )
         return [event_section]
     if mode is ResponsibleMode.LISTED:
         return [section_by_code(session, agency, code) for code in obligation.responsible.sections]
-    return list(session.exec(select(Section).where(Section.agency_id == agency.id, col(Section.active)).order_by(col(Section.id))).all())
+    return list(
+        session.exec(
+            select(Section)
+            .where(Section.agency_id == agency.id, col(Section.active))
+            .order_by(col(Section.id))
+        ).all()
+    )
 
 
 def _snapshot(obligation: Obligation) -> dict[str, Any]:
@@ -92,13 +110,26 @@ def _new_task_rows(
     event_id: int | None = None,
     period_key: str | None = None,
 ) -> dict[str, Any]:
-    deadline = compute_due(obligation.deadline, [ClockEvent(ClockEventKind.START, start_at)],
-                           calendar=domain.calendar, tz=domain.tz)
+    deadline = compute_due(
+        obligation.deadline,
+        [ClockEvent(ClockEventKind.START, start_at)],
+        calendar=domain.calendar,
+        tz=domain.tz,
+    )
     task = Task(
-        agency_id=agency.id or 0, section_id=section.id or 0, obligation_code=obligation.code,
-        dedupe_key=dedupe_key, event_id=event_id, period_key=period_key, title=title[:500],
-        rule=snapshot, status=TaskStatus.OPEN.value, start_date=deadline.start_date,
-        due_date=deadline.due_date, due_at=deadline.due_at, provisional=deadline.provisional,
+        agency_id=agency.id or 0,
+        section_id=section.id or 0,
+        obligation_code=obligation.code,
+        dedupe_key=dedupe_key,
+        event_id=event_id,
+        period_key=period_key,
+        title=title[:500],
+        rule=snapshot,
+        status=TaskStatus.OPEN.value,
+        start_date=deadline.start_date,
+        due_date=deadline.due_date,
+        due_at=deadline.due_at,
+        provisional=deadline.provisional,
         created_at=at,
     )
     upcoming = next_stage(stages_of(task, domain), -1)
@@ -122,13 +153,24 @@ def _insert_tasks(
     chunk = 2_000
     for offset in range(0, len(rows), chunk):
         batch = rows[offset : offset + chunk]
-        result = session.execute(insert(Task).returning(col(Task.id), sort_by_parameter_order=True), batch)
-        ids.extend(int(row[0]) for row in result)
+        # sort_by_parameter_order would make SQLite insert one row per statement; the unique
+        # dedupe_key maps the returned ids back to the rows instead.
+        result = session.execute(insert(Task).returning(col(Task.id), col(Task.dedupe_key)), batch)
+        by_key = {str(key): int(task_id) for task_id, key in result}
+        ids.extend(by_key[row["dedupe_key"]] for row in batch)
     session.execute(
         insert(ClockEventRow),
         [
-            {"task_id": task_id, "kind": ClockEventKind.START.value, "at": start, "amount": 0,
-             "approver": None, "note": None, "recorded_at": at, "recorded_by": actor.name}
+            {
+                "task_id": task_id,
+                "kind": ClockEventKind.START.value,
+                "at": start,
+                "amount": 0,
+                "approver": None,
+                "note": None,
+                "recorded_at": at,
+                "recorded_by": actor.name,
+            }
             for task_id, start in zip(ids, start_at, strict=True)
         ],
     )
@@ -136,10 +178,20 @@ def _insert_tasks(
 
     entries = [
         audit.append(
-            at=at, actor=actor.name, action="create", entity="task", entity_id=str(task_id),
-            agency_id=row["agency_id"], before=None,
-            after={"obligation": row["obligation_code"], "section_id": row["section_id"],
-                   "dedupe_key": row["dedupe_key"], "due_at": row["due_at"], "status": row["status"]},
+            at=at,
+            actor=actor.name,
+            action="create",
+            entity="task",
+            entity_id=str(task_id),
+            agency_id=row["agency_id"],
+            before=None,
+            after={
+                "obligation": row["obligation_code"],
+                "section_id": row["section_id"],
+                "dedupe_key": row["dedupe_key"],
+                "due_at": row["due_at"],
+                "status": row["status"],
+            },
         )
         for task_id, row in zip(ids, rows, strict=True)
     ]
@@ -181,35 +233,68 @@ def record_event(
         ).first()
         if existing is not None:
             task_ids = session.exec(select(Task.id).where(Task.event_id == existing.id)).all()
-            return EventResult(existing, created=False, task_ids=[int(i) for i in task_ids if i is not None])
+            return EventResult(
+                existing, created=False, task_ids=[int(i) for i in task_ids if i is not None]
+            )
     section = section_by_code(session, agency, section_code) if section_code else None
     obligations = domain.catalog.for_event(kind, cleaned)
+    # Who answers for each obligation, before anything is added: a refusal writes nothing.
+    targets = [
+        (obligation, _responsible(session, agency, obligation, section)) for obligation in obligations
+    ]
     start_at = occurred_at
     if kind is EventType.REQUEST_RECEIVED:
         start_at = request_start(cleaned, occurred_at, domain.tz)
     event = Event(
-        agency_id=agency.id or 0, type=kind.value, external_id=external_id,
-        occurred_at=occurred_at.astimezone(UTC), section_id=section.id if section else None,
-        title=title.strip()[:500], attributes=cleaned, recorded_at=at, recorded_by=actor.name,
+        agency_id=agency.id or 0,
+        type=kind.value,
+        external_id=external_id,
+        occurred_at=occurred_at.astimezone(UTC),
+        section_id=section.id if section else None,
+        title=title.strip()[:500],
+        attributes=cleaned,
+        recorded_at=at,
+        recorded_by=actor.name,
     )
     session.add(event)
     session.flush()
     assert event.id is not None
     audit = AuditWriter(session)
-    audit.write(at=at, actor=actor.name, action="record", entity="event", entity_id=str(event.id),
-                agency_id=agency.id, after={"type": kind.value, "external_id": external_id,
-                                            "occurred_at": occurred_at, "attributes": cleaned, "title": event.title})
+    audit.write(
+        at=at,
+        actor=actor.name,
+        action="record",
+        entity="event",
+        entity_id=str(event.id),
+        agency_id=agency.id,
+        after={
+            "type": kind.value,
+            "external_id": external_id,
+            "occurred_at": occurred_at,
+            "attributes": cleaned,
+            "title": event.title,
+        },
+    )
     rows: list[dict[str, Any]] = []
     starts: list[dt.datetime] = []
-    for obligation in obligations:
+    for obligation, sections in targets:
         snapshot = _snapshot(obligation)
-        for target in _responsible(session, agency, obligation, section):
+        for target in sections:
             label = f"{obligation.title.zh}：{event.title}" if event.title else obligation.title.zh
-            rows.append(_new_task_rows(
-                agency=agency, section=target, obligation=obligation, snapshot=snapshot,
-                dedupe_key=f"{obligation.code}|{target.id}|event:{event.id}", title=label,
-                start_at=start_at, domain=domain, at=at, event_id=event.id,
-            ))
+            rows.append(
+                _new_task_rows(
+                    agency=agency,
+                    section=target,
+                    obligation=obligation,
+                    snapshot=snapshot,
+                    dedupe_key=f"{obligation.code}|{target.id}|event:{event.id}",
+                    title=label,
+                    start_at=start_at,
+                    domain=domain,
+                    at=at,
+                    event_id=event.id,
+                )
+            )
             starts.append(start_at)
     ids = _insert_tasks(session, rows, starts, actor=actor, at=at, audit=audit)
     return EventResult(event, created=True, task_ids=ids)
@@ -250,29 +335,51 @@ def spawn_recurring(
     for agency in agencies:
         actor.check_write(agency.id or 0, None)
         first = since or agency.created_at.astimezone(domain.tz).date()
-        existing = set(session.exec(
-            select(Task.dedupe_key).where(Task.agency_id == agency.id, col(Task.period_key).is_not(None))
-        ).all())
-        sections = {section.id: section for section in session.exec(select(Section).where(Section.agency_id == agency.id)).all()}
+        existing = set(
+            session.exec(
+                select(Task.dedupe_key).where(
+                    Task.agency_id == agency.id, col(Task.period_key).is_not(None)
+                )
+            ).all()
+        )
+        sections = {
+            section.id: section
+            for section in session.exec(select(Section).where(Section.agency_id == agency.id)).all()
+        }
         for obligation in obligations:
             assert obligation.trigger.every is not None
             snapshot = _snapshot(obligation)
             targets = _responsible(session, agency, obligation, None)
-            periods: list[Period] = [p for p in periods_between(obligation.trigger.every, first, through)
-                                     if p.first <= through]
+            periods: list[Period] = [
+                p
+                for p in periods_between(obligation.trigger.every, first, through)
+                if p.first <= through
+            ]
             for period in periods:
                 start_at = dt.datetime.combine(period.last, dt.time(), domain.tz)
+                # The sections of one period share the deadline and the next action: build
+                # the row once per period, not once per section.
+                template: dict[str, Any] | None = None
                 for section in targets:
                     key = f"{obligation.code}|{section.id}|{period.key}"
                     if key in existing:
                         result.existing += 1
                         continue
                     existing.add(key)
-                    rows.append(_new_task_rows(
-                        agency=agency, section=section, obligation=obligation, snapshot=snapshot,
-                        dedupe_key=key, title=f"{obligation.title.zh} {period.label()}",
-                        start_at=start_at, domain=domain, at=at, period_key=period.key,
-                    ))
+                    if template is None:
+                        template = _new_task_rows(
+                            agency=agency,
+                            section=section,
+                            obligation=obligation,
+                            snapshot=snapshot,
+                            dedupe_key=key,
+                            title=f"{obligation.title.zh} {period.label()}",
+                            start_at=start_at,
+                            domain=domain,
+                            at=at,
+                            period_key=period.key,
+                        )
+                    rows.append({**template, "section_id": section.id, "dedupe_key": key})
                     starts.append(start_at)
                     result.created += 1
                     result.per_section[f"{agency.code}/{sections[section.id].code}"] += 1

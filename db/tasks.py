@@ -13,25 +13,36 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from obligations.clocks import ClockEvent, ClockEventKind, Deadline, compute_due
-from obligations.errors import ExtensionCapError
-from obligations.outcomes import check_outcome
-from obligations.rules import DeadlineRule, Unit
-from obligations.schedule import Stage, next_stage, plan_stages
-from obligations.timeliness import classify
 from sqlmodel import Session, col, select
 
 from db.audit import AuditWriter
 from db.context import Actor, Domain
 from db.errors import LedgerError, NotFoundError, TransitionError
 from db.models import ClockEventRow, Task, TaskStatus
+from obligations.clocks import ClockEvent, ClockEventKind, Deadline, compute_due
+from obligations.errors import ExtensionCapError
+from obligations.outcomes import check_outcome
+from obligations.rules import DeadlineRule, Unit
+from obligations.schedule import Stage, next_stage, plan_stages
+from obligations.timeliness import classify
 
 UTC = dt.UTC
 
 #: Fields shown in the audit trail's before/after of a task.
 AUDITED_FIELDS = (
-    "status", "due_date", "due_at", "provisional", "extended_by", "next_action_at", "evidence_url",
-    "outcome_code", "service_date", "done_at", "timeliness", "working_days_margin", "extended",
+    "status",
+    "due_date",
+    "due_at",
+    "provisional",
+    "extended_by",
+    "next_action_at",
+    "evidence_url",
+    "outcome_code",
+    "service_date",
+    "done_at",
+    "timeliness",
+    "working_days_margin",
+    "extended",
     "cancel_reason",
 )
 
@@ -46,10 +57,18 @@ def rule_of(task: Task) -> DeadlineRule:
 
 def clock_events(session: Session, task_id: int) -> list[ClockEvent]:
     rows = session.exec(
-        select(ClockEventRow).where(ClockEventRow.task_id == task_id).order_by(col(ClockEventRow.at), col(ClockEventRow.id))
+        select(ClockEventRow)
+        .where(ClockEventRow.task_id == task_id)
+        .order_by(col(ClockEventRow.at), col(ClockEventRow.id))
     ).all()
     return [
-        ClockEvent(ClockEventKind(row.kind), row.at, amount=row.amount, approver=row.approver, note=row.note)
+        ClockEvent(
+            ClockEventKind(row.kind),
+            row.at,
+            amount=row.amount,
+            approver=row.approver,
+            note=row.note,
+        )
         for row in rows
     ]
 
@@ -92,7 +111,9 @@ def refresh_next_action(task: Task, domain: Domain) -> None:
     task.next_action_at = upcoming.at if upcoming else None
 
 
-def recompute(session: Session, task: Task, domain: Domain, *, extra: Sequence[ClockEvent] = ()) -> Deadline:
+def recompute(
+    session: Session, task: Task, domain: Domain, *, extra: Sequence[ClockEvent] = ()
+) -> Deadline:
     assert task.id is not None
     events = [*clock_events(session, task.id), *extra]
     events.sort(key=lambda event: (event.kind is not ClockEventKind.START, event.at))
@@ -116,7 +137,9 @@ def get_task(session: Session, task_id: int, actor: Actor, *, for_write: bool = 
 def _require(task: Task, allowed: tuple[TaskStatus, ...], operation: str) -> None:
     if task.status not in {status.value for status in allowed}:
         names = "/".join(status.value for status in allowed)
-        raise TransitionError(f"cannot {operation} task {task.id}: it is {task.status}, must be {names}")
+        raise TransitionError(
+            f"cannot {operation} task {task.id}: it is {task.status}, must be {names}"
+        )
 
 
 def _aware(value: dt.datetime, name: str) -> dt.datetime:
@@ -130,7 +153,9 @@ def check_evidence(url: str) -> str:
     value = url.strip()
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
-        raise LedgerError(f"evidence {url!r} is not an http(s) URL (e.g. https://www.example.gov.cn/zwgk/123.html)")
+        raise LedgerError(
+            f"evidence {url!r} is not an http(s) URL (e.g. https://www.example.gov.cn/zwgk/123.html)"
+        )
     return value
 
 
@@ -150,8 +175,14 @@ def _record(
         assert task.id is not None
         session.add(
             ClockEventRow(
-                task_id=task.id, kind=event.kind.value, at=event.at, amount=event.amount,
-                approver=event.approver, note=event.note, recorded_at=at, recorded_by=actor.name,
+                task_id=task.id,
+                kind=event.kind.value,
+                at=event.at,
+                amount=event.amount,
+                approver=event.approver,
+                note=event.note,
+                recorded_at=at,
+                recorded_by=actor.name,
             )
         )
     task.version += 1
@@ -160,8 +191,14 @@ def _record(
     if detail:
         after = {**after, **detail}
     AuditWriter(session).write(
-        at=at, actor=actor.name, action=action, entity="task", entity_id=str(task.id),
-        agency_id=task.agency_id, before=before, after=after,
+        at=at,
+        actor=actor.name,
+        action=action,
+        entity="task",
+        entity_id=str(task.id),
+        agency_id=task.agency_id,
+        before=before,
+        after=after,
     )
     session.flush()
     return task
@@ -186,51 +223,142 @@ def _clock_change(
     before = task_state(task)
     task.status = new_status.value
     recompute(session, task, domain, extra=[event])
-    return _record(session, task, domain, actor=actor, at=at, action=action, before=before, event=event,
-                   detail={"note": event.note} if event.note else None)
+    return _record(
+        session,
+        task,
+        domain,
+        actor=actor,
+        at=at,
+        action=action,
+        before=before,
+        event=event,
+        detail={"note": event.note} if event.note else None,
+    )
 
 
-def pause(session: Session, task_id: int, domain: Domain, *, actor: Actor, at: dt.datetime,
-          since: dt.datetime | None = None, reason: str) -> Task:
+def pause(
+    session: Session,
+    task_id: int,
+    domain: Domain,
+    *,
+    actor: Actor,
+    at: dt.datetime,
+    since: dt.datetime | None = None,
+    reason: str,
+) -> Task:
     """中止计时: e.g. a third party is consulted (条例 Art.33 ¶2)."""
     if not reason.strip():
         raise LedgerError("pause needs a reason (e.g. 征求第三方意见)")
     event = ClockEvent(ClockEventKind.PAUSE, _aware(since or at, "since"), note=reason.strip())
-    return _clock_change(session, task_id, domain, actor=actor, at=at, action="pause", event=event,
-                         allowed=(TaskStatus.OPEN,), new_status=TaskStatus.PAUSED)
+    return _clock_change(
+        session,
+        task_id,
+        domain,
+        actor=actor,
+        at=at,
+        action="pause",
+        event=event,
+        allowed=(TaskStatus.OPEN,),
+        new_status=TaskStatus.PAUSED,
+    )
 
 
-def resume(session: Session, task_id: int, domain: Domain, *, actor: Actor, at: dt.datetime,
-           since: dt.datetime | None = None) -> Task:
+def resume(
+    session: Session,
+    task_id: int,
+    domain: Domain,
+    *,
+    actor: Actor,
+    at: dt.datetime,
+    since: dt.datetime | None = None,
+) -> Task:
     event = ClockEvent(ClockEventKind.RESUME, _aware(since or at, "since"))
-    return _clock_change(session, task_id, domain, actor=actor, at=at, action="resume", event=event,
-                         allowed=(TaskStatus.PAUSED,), new_status=TaskStatus.OPEN)
+    return _clock_change(
+        session,
+        task_id,
+        domain,
+        actor=actor,
+        at=at,
+        action="resume",
+        event=event,
+        allowed=(TaskStatus.PAUSED,),
+        new_status=TaskStatus.OPEN,
+    )
 
 
-def restart(session: Session, task_id: int, domain: Domain, *, actor: Actor, at: dt.datetime,
-            received: dt.datetime | None = None) -> Task:
+def restart(
+    session: Session,
+    task_id: int,
+    domain: Domain,
+    *,
+    actor: Actor,
+    at: dt.datetime,
+    received: dt.datetime | None = None,
+) -> Task:
     """重新计时: the corrected request arrived (条例 Art.30); the clock starts over."""
     task = get_task(session, task_id, actor)
     if task.period_key is not None:
         raise TransitionError(f"task {task_id} is a recurring duty; only event clocks can restart")
     event = ClockEvent(ClockEventKind.RESTART, _aware(received or at, "received"), note="补正")
-    return _clock_change(session, task_id, domain, actor=actor, at=at, action="restart", event=event,
-                         allowed=(TaskStatus.OPEN,), new_status=TaskStatus.OPEN)
+    return _clock_change(
+        session,
+        task_id,
+        domain,
+        actor=actor,
+        at=at,
+        action="restart",
+        event=event,
+        allowed=(TaskStatus.OPEN,),
+        new_status=TaskStatus.OPEN,
+    )
 
 
-def extend(session: Session, task_id: int, domain: Domain, *, actor: Actor, at: dt.datetime,
-           amount: int, approver: str, reason: str = "") -> Task:
+def extend(
+    session: Session,
+    task_id: int,
+    domain: Domain,
+    *,
+    actor: Actor,
+    at: dt.datetime,
+    amount: int,
+    approver: str,
+    reason: str = "",
+) -> Task:
     """延期 by ``amount`` units of the rule, approved by ``approver`` (office only)."""
     if amount <= 0:
         raise ExtensionCapError(f"an extension must add at least 1 unit, got {amount}")
     if not approver.strip():
         raise LedgerError("an extension needs the approver's name")
-    event = ClockEvent(ClockEventKind.EXTEND, at, amount=amount, approver=approver.strip(), note=reason or None)
-    return _clock_change(session, task_id, domain, actor=actor, at=at, action="extend", event=event,
-                         allowed=(TaskStatus.OPEN, TaskStatus.PAUSED), new_status=TaskStatus.OPEN,
-                         office_only=True) if _status(session, task_id) == TaskStatus.OPEN.value else \
-        _clock_change(session, task_id, domain, actor=actor, at=at, action="extend", event=event,
-                      allowed=(TaskStatus.PAUSED,), new_status=TaskStatus.PAUSED, office_only=True)
+    event = ClockEvent(
+        ClockEventKind.EXTEND, at, amount=amount, approver=approver.strip(), note=reason or None
+    )
+    return (
+        _clock_change(
+            session,
+            task_id,
+            domain,
+            actor=actor,
+            at=at,
+            action="extend",
+            event=event,
+            allowed=(TaskStatus.OPEN, TaskStatus.PAUSED),
+            new_status=TaskStatus.OPEN,
+            office_only=True,
+        )
+        if _status(session, task_id) == TaskStatus.OPEN.value
+        else _clock_change(
+            session,
+            task_id,
+            domain,
+            actor=actor,
+            at=at,
+            action="extend",
+            event=event,
+            allowed=(TaskStatus.PAUSED,),
+            new_status=TaskStatus.PAUSED,
+            office_only=True,
+        )
+    )
 
 
 def _status(session: Session, task_id: int) -> str | None:
@@ -265,9 +393,13 @@ def complete(
     feeds = task.rule.get("feeds", [])
     if "table3" in feeds:
         if outcome_code is None:
-            raise LedgerError("a request reply needs --outcome (the row of table 三), e.g. disclosed")
+            raise LedgerError(
+                "a request reply needs --outcome (the row of table 三), e.g. disclosed"
+            )
         if service_date is None:
-            raise LedgerError("a request reply needs --service-date (送达日期: signed for / posted)")
+            raise LedgerError(
+                "a request reply needs --service-date (送达日期: signed for / posted)"
+            )
     if outcome_code is not None:
         check_outcome(outcome_code)
     before = task_state(task)
@@ -280,11 +412,20 @@ def complete(
     assert deadline.due_at is not None
     without_extension = None
     if deadline.extended_by:
-        events = [event for event in clock_events(session, task_id) if event.kind is not ClockEventKind.EXTEND]
+        events = [
+            event
+            for event in clock_events(session, task_id)
+            if event.kind is not ClockEventKind.EXTEND
+        ]
         base = compute_due(rule_of(task), [*events, *extra], calendar=domain.calendar, tz=domain.tz)
         without_extension = base.due_at
-    facts = classify(done_at=finished, due_at=deadline.due_at, due_without_extension_at=without_extension,
-                     calendar=domain.calendar, tz=domain.tz)
+    facts = classify(
+        done_at=finished,
+        due_at=deadline.due_at,
+        due_without_extension_at=without_extension,
+        calendar=domain.calendar,
+        tz=domain.tz,
+    )
     task.status = TaskStatus.DONE.value
     task.done_at = finished
     task.closed_at = at
@@ -296,12 +437,21 @@ def complete(
     task.extended = facts.extended
     task.next_action_at = None
     for event in extra:
-        session.add(ClockEventRow(task_id=task_id, kind=event.kind.value, at=event.at, recorded_at=at,
-                                  recorded_by=actor.name))
+        session.add(
+            ClockEventRow(
+                task_id=task_id,
+                kind=event.kind.value,
+                at=event.at,
+                recorded_at=at,
+                recorded_by=actor.name,
+            )
+        )
     return _record(session, task, domain, actor=actor, at=at, action="complete", before=before)
 
 
-def cancel(session: Session, task_id: int, domain: Domain, *, actor: Actor, at: dt.datetime, reason: str) -> Task:
+def cancel(
+    session: Session, task_id: int, domain: Domain, *, actor: Actor, at: dt.datetime, reason: str
+) -> Task:
     """Cancel (e.g. spawned by mistake); needs a reason, office only. Not counted in statistics."""
     if not reason.strip():
         raise LedgerError("cancel needs a reason")
@@ -316,7 +466,9 @@ def cancel(session: Session, task_id: int, domain: Domain, *, actor: Actor, at: 
     return _record(session, task, domain, actor=actor, at=at, action="cancel", before=before)
 
 
-def reopen(session: Session, task_id: int, domain: Domain, *, actor: Actor, at: dt.datetime, reason: str) -> Task:
+def reopen(
+    session: Session, task_id: int, domain: Domain, *, actor: Actor, at: dt.datetime, reason: str
+) -> Task:
     """Reopen a done or cancelled task (office only); its closing facts are cleared."""
     if not reason.strip():
         raise LedgerError("reopen needs a reason")
@@ -326,13 +478,29 @@ def reopen(session: Session, task_id: int, domain: Domain, *, actor: Actor, at: 
     before = task_state(task)
     events = clock_events(session, task_id)
     task.status = TaskStatus.PAUSED.value if _open_pause(events) else TaskStatus.OPEN.value
-    for name in ("done_at", "closed_at", "evidence_url", "outcome_code", "service_date", "timeliness",
-                 "working_days_margin", "cancel_reason"):
+    for name in (
+        "done_at",
+        "closed_at",
+        "evidence_url",
+        "outcome_code",
+        "service_date",
+        "timeliness",
+        "working_days_margin",
+        "cancel_reason",
+    ):
         setattr(task, name, None)
     task.extended = False
     recompute(session, task, domain)
-    return _record(session, task, domain, actor=actor, at=at, action="reopen", before=before,
-                   detail={"reason": reason.strip()})
+    return _record(
+        session,
+        task,
+        domain,
+        actor=actor,
+        at=at,
+        action="reopen",
+        before=before,
+        detail={"reason": reason.strip()},
+    )
 
 
 def _open_pause(events: list[ClockEvent]) -> bool:

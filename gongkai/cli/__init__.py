@@ -10,6 +10,7 @@ from gongkai.cli import (
     db_cmd,
     deadline_cmd,
     event_cmd,
+    import_cmd,
     obligations_cmd,
     org_cmd,
     task_cmd,
@@ -25,6 +26,7 @@ app.command("spawn")(event_cmd.spawn)
 app.add_typer(task_cmd.app, name="task")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(org_cmd.app, name="org")
+app.add_typer(import_cmd.app, name="import")
 app.add_typer(db_cmd.app, name="db")
 
 

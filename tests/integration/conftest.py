@@ -50,22 +50,24 @@ def postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An empty ledger database with the current schema: a SQLite file or PostgreSQL."""
-    import db.models  # noqa: F401  (registers the tables)
+    """An empty ledger database migrated to head: a SQLite file or PostgreSQL."""
     from db.engine import make_engine
+    from db.migrate import upgrade
 
     if request.param == "sqlite":
         made = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-        SQLModel.metadata.create_all(made)
+        upgrade(made)
         yield made
         made.dispose()
         return
     url = request.getfixturevalue("postgres_database")
     made = make_engine(url)
-    SQLModel.metadata.create_all(made)
+    upgrade(made)
     with made.begin() as connection:
         names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        connection.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :genesis)"),
+                           {"genesis": "0" * 64})
     yield made
     made.dispose()
 
@@ -99,19 +101,33 @@ def bureau(engine: Engine):  # type: ignore[no-untyped-def]
     from db.models import Agency, Person, Section
 
     with session_scope(engine) as session:
-        agency = Agency(code="xm-commerce", name="厦门市商务局", created_at=dt.datetime(2026, 1, 1, tzinfo=TZ))
+        agency = Agency(
+            code="xm-commerce", name="厦门市商务局", created_at=dt.datetime(2026, 1, 1, tzinfo=TZ)
+        )
         session.add(agency)
         session.flush()
         sections = {}
-        for code, name in [("office", "办公室"), ("general", "综合科"), ("foreign-trade", "外贸科"),
-                           ("foreign-investment", "外资科"), ("finance", "财务科")]:
+        for code, name in [
+            ("office", "办公室"),
+            ("general", "综合科"),
+            ("foreign-trade", "外贸科"),
+            ("foreign-investment", "外资科"),
+            ("finance", "财务科"),
+        ]:
             section = Section(agency_id=agency.id, code=code, name=name)
             session.add(section)
             session.flush()
             sections[code] = section
         people = {
-            "trade_chief": Person(agency_id=agency.id, section_id=sections["foreign-trade"].id, name="王外贸", role="chief"),
-            "office": Person(agency_id=agency.id, section_id=sections["office"].id, name="李办公", role="office"),
+            "trade_chief": Person(
+                agency_id=agency.id,
+                section_id=sections["foreign-trade"].id,
+                name="王外贸",
+                role="chief",
+            ),
+            "office": Person(
+                agency_id=agency.id, section_id=sections["office"].id, name="李办公", role="office"
+            ),
             "leader": Person(agency_id=agency.id, section_id=None, name="赵局长", role="leader"),
         }
         for person in people.values():
