@@ -6,11 +6,10 @@ from pathlib import Path
 
 from db.engine import session_scope
 from db.notices import NoticeResult, calendar_from_db, load_notice
-from obligations.errors import NoticeError
-from obligations.workdays import WorkdayCalendar
-
 from gongkai.runtime import cli_actor, domain_for, engine_for, now
 from gongkai.settings import Settings
+from obligations.errors import NoticeError
+from obligations.workdays import WorkdayCalendar
 
 
 def read_text(path: Path) -> str:
@@ -32,5 +31,7 @@ def install_notice(path: Path, settings: Settings) -> NoticeResult:
     engine = engine_for(settings)
     domain = domain_for(settings, engine)
     with session_scope(engine) as session:
-        result, _ = load_notice(session, domain, text=text, source=str(path), actor=cli_actor(), at=now())
+        result, _ = load_notice(
+            session, domain, text=text, source=str(path), actor=cli_actor(), at=now()
+        )
     return result

@@ -10,13 +10,13 @@ import datetime as dt
 import getpass
 from functools import lru_cache
 
+from sqlalchemy import Engine
+
 from db.context import Actor, Domain
 from db.engine import make_engine, session_scope
 from db.notices import calendar_from_db
-from obligations.catalog import load_catalog
-from sqlalchemy import Engine
-
 from gongkai.settings import Settings
+from obligations.catalog import load_catalog
 
 
 def now() -> dt.datetime:

@@ -115,7 +115,9 @@ class _Replay:
     extension_log: list[ClockEvent]
 
 
-def _replay(events: list[ClockEvent] | tuple[ClockEvent, ...], rule: DeadlineRule, tz: dt.tzinfo) -> tuple[_Replay, DeadlineRule, RegimeOverride | None]:
+def _replay(
+    events: list[ClockEvent] | tuple[ClockEvent, ...], rule: DeadlineRule, tz: dt.tzinfo
+) -> tuple[_Replay, DeadlineRule, RegimeOverride | None]:
     if not events:
         raise ClockError("a clock needs a start event")
     first = events[0]
@@ -136,11 +138,15 @@ def _replay(events: list[ClockEvent] | tuple[ClockEvent, ...], rule: DeadlineRul
     previous = first.at
     for event in events[1:]:
         if event.at < previous:
-            raise ClockError(f"{event.kind.value} at {event.at.isoformat()} is earlier than the event before it")
+            raise ClockError(
+                f"{event.kind.value} at {event.at.isoformat()} is earlier than the event before it"
+            )
         previous = event.at
         kind = event.kind
         if kind is ClockEventKind.START:
-            raise ClockError("a clock has only one start event; use restart (重新计时) to start over")
+            raise ClockError(
+                "a clock has only one start event; use restart (重新计时) to start over"
+            )
         if kind is ClockEventKind.PAUSE:
             if not effective.pausable:
                 raise ClockError("this rule cannot be paused (中止计时)")
@@ -154,7 +160,9 @@ def _replay(events: list[ClockEvent] | tuple[ClockEvent, ...], rule: DeadlineRul
             state.open_pause = None
         elif kind is ClockEventKind.RESTART:
             if state.open_pause is not None:
-                raise ClockError(f"restart at {event.at.isoformat()}: resume the paused clock first")
+                raise ClockError(
+                    f"restart at {event.at.isoformat()}: resume the paused clock first"
+                )
             state.anchor_at = event.at
             state.pauses = []
             state.extended_by = 0
@@ -230,11 +238,17 @@ def compute_due(
         raw_due = None
     else:
         if unit is Unit.WORKING_DAY:
-            due_date, paused_units = _count_working_days(anchor_date, total, state.pauses, calendar, tz)
+            due_date, paused_units = _count_working_days(
+                anchor_date, total, state.pauses, calendar, tz
+            )
         elif unit is Unit.DAY:
             due_date, paused_units = _count_days(anchor_date, total, state.pauses, tz)
         else:
-            target = _add_months(anchor_date, total) if unit is Unit.MONTH else _fixed_date(effective, anchor_date, state.extended_by)
+            target = (
+                _add_months(anchor_date, total)
+                if unit is Unit.MONTH
+                else _fixed_date(effective, anchor_date, state.extended_by)
+            )
             due_date, paused_units = _shift_by_pauses(target, state.pauses, tz)
         raw_due = due_date
         if unit is not Unit.WORKING_DAY and effective.roll_forward:
@@ -256,7 +270,9 @@ def compute_due(
         extensions=state.extensions,
         paused_units=paused_units,
         regime=regime,
-        steps=_explain(effective, state, anchor, due_date, calendar, tz, regime, raw_due) if explain else (),
+        steps=_explain(effective, state, anchor, due_date, calendar, tz, regime, raw_due)
+        if explain
+        else (),
     )
 
 
@@ -274,7 +290,9 @@ def _end_of_day(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
     return moment
 
 
-def _single_start(rule: DeadlineRule, event: ClockEvent, calendar: WorkdayCalendar, tz: dt.tzinfo) -> Deadline:
+def _single_start(
+    rule: DeadlineRule, event: ClockEvent, calendar: WorkdayCalendar, tz: dt.tzinfo
+) -> Deadline:
     """The common case, kept lean: a clock with only its start event (no explanation)."""
     if event.kind is not ClockEventKind.START:
         raise ClockError(f"a clock must begin with a start event, not {event.kind.value}")
@@ -310,7 +328,9 @@ def _single_start(rule: DeadlineRule, event: ClockEvent, calendar: WorkdayCalend
     )
 
 
-def _local_dates(pauses: list[tuple[dt.datetime, dt.datetime]], tz: dt.tzinfo) -> list[tuple[dt.date, dt.date]]:
+def _local_dates(
+    pauses: list[tuple[dt.datetime, dt.datetime]], tz: dt.tzinfo
+) -> list[tuple[dt.date, dt.date]]:
     return [(a.astimezone(tz).date(), b.astimezone(tz).date()) for a, b in pauses]
 
 
@@ -399,7 +419,12 @@ def _explain(
     for restart_at in state.restarts:
         steps.append(Step("restart", {"date": restart_at.astimezone(tz).date()}))
     for extension in state.extension_log:
-        steps.append(Step("extend", {"amount": extension.amount, "approver": extension.approver, "unit": rule.unit}))
+        steps.append(
+            Step(
+                "extend",
+                {"amount": extension.amount, "approver": extension.approver, "unit": rule.unit},
+            )
+        )
     anchor_date = anchor.date()
     pauses = _local_dates(state.pauses, tz)
     if state.open_pause is not None:
@@ -408,9 +433,16 @@ def _explain(
     assert due_date is not None
     if rule.unit is Unit.HOUR:
         due_at = anchor + dt.timedelta(hours=rule.amount + state.extended_by)
-        steps.append(Step("hours", {"from": anchor, "hours": rule.amount + state.extended_by, "to": due_at}))
+        steps.append(
+            Step("hours", {"from": anchor, "hours": rule.amount + state.extended_by, "to": due_at})
+        )
         for pause_from, pause_to in state.pauses:
-            steps.append(Step("pause_hours", {"from": pause_from.astimezone(tz), "to": pause_to.astimezone(tz)}))
+            steps.append(
+                Step(
+                    "pause_hours",
+                    {"from": pause_from.astimezone(tz), "to": pause_to.astimezone(tz)},
+                )
+            )
             if pause_from <= due_at:
                 due_at += pause_to - pause_from
         if state.pauses:
@@ -419,14 +451,25 @@ def _explain(
     if rule.unit in (Unit.WORKING_DAY, Unit.DAY):
         steps.extend(_walk(anchor_date, raw_due or due_date, rule, pauses, calendar))
     else:
-        steps.append(Step("calendar_target", {"from": anchor_date, "rule": rule, "extra": state.extended_by}))
-        for pause_from, pause_to in pauses:
-            steps.append(Step("pause_days", {"from": pause_from, "to": pause_to, "days": (pause_to - pause_from).days}))
+        steps.append(
+            Step("calendar_target", {"from": anchor_date, "rule": rule, "extra": state.extended_by})
+        )
+        for day_from, day_to in pauses:
+            steps.append(
+                Step(
+                    "pause_days",
+                    {"from": day_from, "to": day_to, "days": (day_to - day_from).days},
+                )
+            )
     if raw_due is not None and raw_due != due_date:
-        steps.append(Step("roll_forward", {"from": raw_due, "to": due_date, "kind": calendar.day(raw_due)}))
+        steps.append(
+            Step("roll_forward", {"from": raw_due, "to": due_date, "kind": calendar.day(raw_due)})
+        )
     steps.append(Step("due", {"date": due_date}))
     if rule.uses_calendar and calendar.is_provisional(anchor_date, due_date):
-        steps.append(Step("provisional", {"years": calendar.provisional_years(anchor_date, due_date)}))
+        steps.append(
+            Step("provisional", {"years": calendar.provisional_years(anchor_date, due_date)})
+        )
     return tuple(steps)
 
 
@@ -465,8 +508,17 @@ def _walk(
         else:
             if run is not None:
                 steps.append(_run_step(run))
-            run = {"key": key, "category": category, "from": day, "to": day, "first": count, "last": count,
-                   "holiday": info.holiday, "counted": counted, "unit": rule.unit}
+            run = {
+                "key": key,
+                "category": category,
+                "from": day,
+                "to": day,
+                "first": count,
+                "last": count,
+                "holiday": info.holiday,
+                "counted": counted,
+                "unit": rule.unit,
+            }
         day += dt.timedelta(days=1)
     if run is not None:
         steps.append(_run_step(run))

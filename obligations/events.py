@@ -111,7 +111,9 @@ def validate_attributes(kind: EventType, attributes: Mapping[str, str]) -> dict[
             known = ", ".join(specs) or "(none)"
             raise ObligationsError(f"{kind.value}: unknown attribute {name!r}; known: {known}")
         if spec.allowed is not None and value not in spec.allowed:
-            raise ObligationsError(f"{kind.value}: {name}={value!r} is not one of {', '.join(spec.allowed)}")
+            raise ObligationsError(
+                f"{kind.value}: {name}={value!r} is not one of {', '.join(spec.allowed)}"
+            )
         cleaned[name] = value
     for spec in specs.values():
         if spec.required and spec.name not in cleaned:
@@ -134,7 +136,9 @@ def _confirmed(attributes: Mapping[str, str]) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise ObligationsError(f"request_received: confirmed_on={value!r} is not a date (YYYY-MM-DD)") from None
+        raise ObligationsError(
+            f"request_received: confirmed_on={value!r} is not a date (YYYY-MM-DD)"
+        ) from None
 
 
 def receipt_date(channel: str, arrived: dt.date, confirmed: dt.date | None) -> dt.date:
@@ -142,7 +146,9 @@ def receipt_date(channel: str, arrived: dt.date, confirmed: dt.date | None) -> d
     signed for (``arrived``); ordinary letter, online, fax, e-mail → the day both sides
     confirmed, which must then be given and cannot precede arrival."""
     if channel not in RECEIPT_CHANNELS:
-        raise ObligationsError(f"unknown receipt channel {channel!r}; known: {', '.join(RECEIPT_CHANNELS)}")
+        raise ObligationsError(
+            f"unknown receipt channel {channel!r}; known: {', '.join(RECEIPT_CHANNELS)}"
+        )
     if channel not in CONFIRMATION_CHANNELS:
         return arrived
     if confirmed is None:
@@ -150,11 +156,15 @@ def receipt_date(channel: str, arrived: dt.date, confirmed: dt.date | None) -> d
             f"request_received via {channel}: give confirmed_on (the day both sides confirmed, 条例第三十一条)"
         )
     if confirmed < arrived:
-        raise ObligationsError(f"confirmed_on {confirmed} is before the request arrived ({arrived})")
+        raise ObligationsError(
+            f"confirmed_on {confirmed} is before the request arrived ({arrived})"
+        )
     return confirmed
 
 
-def request_start(attributes: Mapping[str, str], arrived_at: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+def request_start(
+    attributes: Mapping[str, str], arrived_at: dt.datetime, tz: dt.tzinfo
+) -> dt.datetime:
     """The instant a request's clock starts: the local start of its receipt date."""
     arrived = arrived_at.astimezone(tz).date()
     day = receipt_date(attributes["channel"], arrived, _confirmed(attributes))

@@ -66,11 +66,16 @@ def _render_run(p: dict[str, Any], lang: str) -> str:
     if category == "paused":
         return f"{span} 中止计时，不计" if zh else f"{span} clock paused, not counted"
     if category == "makeup":
-        return (f"{span} 调休上班（{holiday}），{counted}" if zh
-                else f"{span} make-up working day ({holiday}), {counted}")
+        return (
+            f"{span} 调休上班（{holiday}），{counted}"
+            if zh
+            else f"{span} make-up working day ({holiday}), {counted}"
+        )
     if category == "holiday":
         if p["counted"]:
-            return f"{span} {holiday}放假，{counted}" if zh else f"{span} {holiday} holiday, {counted}"
+            return (
+                f"{span} {holiday}放假，{counted}" if zh else f"{span} {holiday} holiday, {counted}"
+            )
         return f"{span} {holiday}放假，不计" if zh else f"{span} {holiday} holiday, not counted"
     if category == "rest":
         return f"{span} 休息日，不计" if zh else f"{span} rest day, not counted"
@@ -83,35 +88,62 @@ def render_step(step: Step, lang: str = "zh") -> str:
     code = step.code
     if code == "regime":
         before = p["before"].isoformat()
-        return (f"起算日在 {before} 之前，适用 {p['basis']}：{_rule(p['rule'], lang)}" if zh
-                else f"Started before {before}: {p['basis']} applies, {_rule(p['rule'], lang)}")
+        return (
+            f"起算日在 {before} 之前，适用 {p['basis']}：{_rule(p['rule'], lang)}"
+            if zh
+            else f"Started before {before}: {p['basis']} applies, {_rule(p['rule'], lang)}"
+        )
     if code == "start":
         rule: DeadlineRule = p["rule"]
         label = day_label(p["date"], lang)
         if rule.unit is Unit.HOUR:
-            return f"起算：{label}；期限 {_rule(rule, lang)}（连续计算）" if zh else f"Start: {label}; {_rule(rule, lang)} (round the clock)"
+            return (
+                f"起算：{label}；期限 {_rule(rule, lang)}（连续计算）"
+                if zh
+                else f"Start: {label}; {_rule(rule, lang)} (round the clock)"
+            )
         if rule.unit is Unit.FIXED_DATE:
-            return f"所属期末 {label}；期限 {_rule(rule, lang)}" if zh else f"Period ends {label}; due {_rule(rule, lang)}"
-        return (f"起算日 {label}，当日不计入；期限 {_rule(rule, lang)}" if zh
-                else f"Start day {label} is not counted; period {_rule(rule, lang)}")
+            return (
+                f"所属期末 {label}；期限 {_rule(rule, lang)}"
+                if zh
+                else f"Period ends {label}; due {_rule(rule, lang)}"
+            )
+        return (
+            f"起算日 {label}，当日不计入；期限 {_rule(rule, lang)}"
+            if zh
+            else f"Start day {label} is not counted; period {_rule(rule, lang)}"
+        )
     if code == "restart":
         label = day_label(p["date"], lang)
-        return (f"{label} 收到补正后的申请，重新计时（此前计时作废），当日不计入" if zh
-                else f"{label} corrected application received: the clock restarts (earlier time discarded); this day is not counted")
+        return (
+            f"{label} 收到补正后的申请，重新计时（此前计时作废），当日不计入"
+            if zh
+            else f"{label} corrected application received: the clock restarts (earlier time discarded); this day is not counted"
+        )
     if code == "extend":
         unit = p["unit"].label(lang)
-        return (f"经 {p['approver']} 批准延期 {p['amount']}{unit}" if zh
-                else f"Extended by {p['amount']}{unit}, approved by {p['approver']}")
+        return (
+            f"经 {p['approver']} 批准延期 {p['amount']}{unit}"
+            if zh
+            else f"Extended by {p['amount']}{unit}, approved by {p['approver']}"
+        )
     if code == "paused":
         label = day_label(p["date"], lang)
-        return (f"{label} 起中止计时，恢复计时后才能确定截止日" if zh
-                else f"Paused since {label}; the due date is set once the clock resumes")
+        return (
+            f"{label} 起中止计时，恢复计时后才能确定截止日"
+            if zh
+            else f"Paused since {label}; the due date is set once the clock resumes"
+        )
     if code == "run":
         return _render_run(p, lang)
     if code == "hours":
         start = p["from"].strftime("%Y-%m-%d %H:%M")
         end = p["to"].strftime("%Y-%m-%d %H:%M")
-        return f"{start} 起 {p['hours']} 小时 → {end}" if zh else f"{start} + {p['hours']} hours → {end}"
+        return (
+            f"{start} 起 {p['hours']} 小时 → {end}"
+            if zh
+            else f"{start} + {p['hours']} hours → {end}"
+        )
     if code == "pause_hours":
         start = p["from"].strftime("%Y-%m-%d %H:%M")
         end = p["to"].strftime("%Y-%m-%d %H:%M")
@@ -126,11 +158,18 @@ def render_step(step: Step, lang: str = "zh") -> str:
         return text
     if code == "pause_days":
         span = _span(p["from"], p["to"], lang)
-        return f"{span} 中止计时 {p['days']} 日，顺延" if zh else f"{span} paused {p['days']} days, added on"
+        return (
+            f"{span} 中止计时 {p['days']} 日，顺延"
+            if zh
+            else f"{span} paused {p['days']} days, added on"
+        )
     if code == "roll_forward":
         raw = day_label(p["from"], lang)
-        return (f"期限末日 {raw} 为休息日，顺延至 {day_label(p['to'], lang)}（民法典第二百零三条）" if zh
-                else f"The last day {raw} is a rest day: moved to {day_label(p['to'], lang)} (Civil Code Art.203)")
+        return (
+            f"期限末日 {raw} 为休息日，顺延至 {day_label(p['to'], lang)}（民法典第二百零三条）"
+            if zh
+            else f"The last day {raw} is a rest day: moved to {day_label(p['to'], lang)} (Civil Code Art.203)"
+        )
     if code == "due_at":
         moment = p["at"].strftime("%Y-%m-%d %H:%M")
         return f"截止：{moment} 前" if zh else f"Due: {moment}"
@@ -138,9 +177,15 @@ def render_step(step: Step, lang: str = "zh") -> str:
         label = day_label(p["date"], lang)
         return f"截止：{label} 24:00 前" if zh else f"Due: {label}, by 24:00"
     if code == "provisional":
-        years = "、".join(str(y) for y in p["years"]) if zh else ", ".join(str(y) for y in p["years"])
-        return (f"注意：{years} 年放假安排的国务院通知尚未载入，本截止日为暂定，通知发布后将重新计算" if zh
-                else f"Note: the State Council holiday notice for {years} is not loaded; this due date is provisional and will be recomputed")
+        years = (
+            "、".join(str(y) for y in p["years"]) if zh else ", ".join(str(y) for y in p["years"])
+        )
+        return (
+            f"注意：{years} 年放假安排的国务院通知尚未载入，本截止日为暂定，通知发布后将重新计算"
+            if zh
+            else f"Note: the State Council holiday notice for {years} is not loaded; "
+            "this due date is provisional and will be recomputed"
+        )
     raise ValueError(f"unknown explanation step {code!r}")
 
 

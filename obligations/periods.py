@@ -38,7 +38,11 @@ class Period:
             return f"{self.first.year}年" if lang == "zh" else str(self.first.year)
         if self.kind is Recurrence.QUARTER:
             quarter = (self.first.month - 1) // 3 + 1
-            return f"{self.first.year}年第{quarter}季度" if lang == "zh" else f"{self.first.year} Q{quarter}"
+            return (
+                f"{self.first.year}年第{quarter}季度"
+                if lang == "zh"
+                else f"{self.first.year} Q{quarter}"
+            )
         if self.kind is Recurrence.MONTH:
             return f"{self.first.year}年{self.first.month}月" if lang == "zh" else self.key
         iso_year, week, _ = self.first.isocalendar()

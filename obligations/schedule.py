@@ -63,7 +63,11 @@ def plan_stages(
         if hourly:
             moment = due_at - dt.timedelta(hours=before)
         else:
-            day = calendar.add_workdays(due_date, -before) if before else calendar.roll_forward(due_date)
+            day = (
+                calendar.add_workdays(due_date, -before)
+                if before
+                else calendar.roll_forward(due_date)
+            )
             if day > due_date:  # the due day is a rest day (no roll-forward): remind before it
                 day = calendar.add_workdays(due_date, -1)
             moment = dt.datetime.combine(day, delivery_time, tz)

@@ -23,9 +23,16 @@ class Timeliness(StrEnum):
 
 
 _LABELS = {
-    "zh": {Timeliness.ON_TIME: "按时", Timeliness.EXTENDED_ON_TIME: "延期办结", Timeliness.LATE: "逾期"},
-    "en": {Timeliness.ON_TIME: "on time", Timeliness.EXTENDED_ON_TIME: "on time (extended)",
-           Timeliness.LATE: "late"},
+    "zh": {
+        Timeliness.ON_TIME: "按时",
+        Timeliness.EXTENDED_ON_TIME: "延期办结",
+        Timeliness.LATE: "逾期",
+    },
+    "en": {
+        Timeliness.ON_TIME: "on time",
+        Timeliness.EXTENDED_ON_TIME: "on time (extended)",
+        Timeliness.LATE: "late",
+    },
 }
 
 
@@ -61,7 +68,11 @@ def classify(
     extended = due_without_extension_at is not None
     if done_at < due_at:
         margin = calendar.workdays_between(done_date, due_date)
-        if extended and due_without_extension_at is not None and done_at >= due_without_extension_at:
+        if (
+            extended
+            and due_without_extension_at is not None
+            and done_at >= due_without_extension_at
+        ):
             return ClosingFacts(Timeliness.EXTENDED_ON_TIME, margin, True)
         return ClosingFacts(Timeliness.ON_TIME, margin, extended)
     late_by = max(calendar.workdays_between(due_date, done_date), 1 if done_date > due_date else 0)

@@ -197,7 +197,9 @@ class HolidayNotice(BaseModel):
             if makeup.date < first or makeup.date > last:
                 raise EntryError(where, f"make-up working day {makeup.date} is outside {self.year}")
             if makeup.date in off:
-                raise EntryError(where, f"{makeup.date} is both a holiday and a make-up working day")
+                raise EntryError(
+                    where, f"{makeup.date} is both a holiday and a make-up working day"
+                )
         return self
 
     @property
@@ -276,8 +278,11 @@ def estimate_year(year: int) -> dict[dt.date, tuple[DayKind, str]]:
         return solar
 
     new_year = lunar(1, 1)
-    qingming = next(d for d, name in get_solar_terms(dt.date(year, 4, 1), dt.date(year, 4, 10))
-                    if name == "清明")
+    qingming = next(
+        d
+        for d, name in get_solar_terms(dt.date(year, 4, 1), dt.date(year, 4, 10))
+        if name == "清明"
+    )
     statutory: list[tuple[dt.date, str]] = [
         (dt.date(year, 1, 1), "元旦"),
         *((new_year + dt.timedelta(days=k), "春节") for k in range(-1, 3)),
@@ -365,19 +370,21 @@ class WorkdayCalendar:
                 notice = by_year[year]
                 year_sources[year] = notice.source
                 # A notice replaces whatever the year had before: reset its days first.
-                for ordinal in range(dt.date(year, 1, 1).toordinal(), dt.date(year, 12, 31).toordinal() + 1):
+                for ordinal in range(
+                    dt.date(year, 1, 1).toordinal(), dt.date(year, 12, 31).toordinal() + 1
+                ):
                     weekend = dt.date.fromordinal(ordinal).weekday() >= 5
-                    kinds[ordinal - base] = _KIND_CODES[DayKind.REST if weekend else DayKind.WORKDAY]
+                    kinds[ordinal - base] = _KIND_CODES[
+                        DayKind.REST if weekend else DayKind.WORKDAY
+                    ]
                     names.pop(ordinal, None)
                     sources.pop(ordinal, None)
                 apply(notice.days(), notice.source)
 
         workdays = [
-            base + index
-            for index, code in enumerate(kinds)
-            if _CODE_KINDS[code].is_working
+            base + index for index, code in enumerate(kinds) if _CODE_KINDS[code].is_working
         ]
-        spans = []
+        spans: list[tuple[int, int]] = []
         for year in sorted(provisional):
             start = dt.date(year - 1, 12, 31 - CROSS_YEAR_DAYS + 1).toordinal()
             stop = dt.date(year, 12, 31).toordinal()
@@ -485,13 +492,19 @@ class WorkdayCalendar:
         found = []
         for year in range(low.year, high.year + 2):
             window_start = dt.date(year - 1, 12, 31 - CROSS_YEAR_DAYS + 1)
-            if year in self._provisional_years and window_start <= high and low <= dt.date(year, 12, 31):
+            if (
+                year in self._provisional_years
+                and window_start <= high
+                and low <= dt.date(year, 12, 31)
+            ):
                 found.append(year)
         return tuple(found)
 
     def year_status(self, year: int) -> YearStatus:
         if year < self.first_year or year > self.last_year:
-            raise OutOfRangeError(f"year {year} is outside the calendar's range {self.first_year}..{self.last_year}")
+            raise OutOfRangeError(
+                f"year {year} is outside the calendar's range {self.first_year}..{self.last_year}"
+            )
         return YearStatus.PROVISIONAL if year in self._provisional_years else YearStatus.OFFICIAL
 
     def coverage(self, years: Sequence[int] | None = None) -> list[YearCoverage]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from db.context import Actor, Domain
 from sqlalchemy import Engine
 
+from db.context import Actor, Domain
 from gongkai.runtime import cli_actor, domain_for, engine_for
 from gongkai.settings import Settings, get_settings
 
@@ -22,4 +22,6 @@ class Ledger:
 def open_ledger() -> Ledger:
     settings = get_settings()
     engine = engine_for(settings)
-    return Ledger(settings=settings, engine=engine, domain=domain_for(settings, engine), actor=cli_actor())
+    return Ledger(
+        settings=settings, engine=engine, domain=domain_for(settings, engine), actor=cli_actor()
+    )

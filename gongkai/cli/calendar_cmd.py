@@ -10,11 +10,6 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from obligations.clocks import Deadline, compute_due, start
-from obligations.explain import day_label
-from obligations.rules import DeadlineRule, Unit
-from obligations.workdays import WorkdayCalendar
-
 from gongkai.cli._common import (
     JSON_OPTION,
     LANG_OPTION,
@@ -26,6 +21,10 @@ from gongkai.cli._common import (
 )
 from gongkai.notices import current_calendar, install_notice
 from gongkai.settings import get_settings
+from obligations.clocks import Deadline, compute_due, start
+from obligations.explain import day_label
+from obligations.rules import DeadlineRule, Unit
+from obligations.workdays import WorkdayCalendar
 
 app = new_app("工作日日历 Working-day calendar")
 
@@ -62,7 +61,11 @@ def deadline_json(deadline: Deadline, lang: str) -> dict[str, Any]:
 def print_deadline(deadline: Deadline, lang: str, tz: dt.tzinfo) -> None:
     zh = lang == "zh"
     if deadline.due_at is None:
-        console.print("[bold yellow]中止计时中，暂无截止时刻[/]" if zh else "[bold yellow]Paused: no due moment yet[/]")
+        console.print(
+            "[bold yellow]中止计时中，暂无截止时刻[/]"
+            if zh
+            else "[bold yellow]Paused: no due moment yet[/]"
+        )
     else:
         local = deadline.due_at.astimezone(tz)
         if deadline.rule.unit is Unit.HOUR:
@@ -100,8 +103,11 @@ def is_workday(
     }
 
     def human() -> None:
-        verdict = ("工作日" if info.is_workday else "非工作日") if language == "zh" else (
-            "working day" if info.is_workday else "not a working day")
+        verdict = (
+            ("工作日" if info.is_workday else "非工作日")
+            if language == "zh"
+            else ("working day" if info.is_workday else "not a working day")
+        )
         holiday = f"（{info.holiday}）" if info.holiday else ""
         flag = " [yellow]暂定 provisional[/]" if info.provisional else ""
         console.print(
@@ -116,7 +122,9 @@ def is_workday(
 def add(
     date: str = typer.Argument(..., help="Start date (or date-time for hours)"),
     n: int = typer.Argument(..., min=0, help="How many units"),
-    unit: UnitChoice = typer.Option(UnitChoice.working_day, "--unit", help="working-day | day | month | hour"),
+    unit: UnitChoice = typer.Option(
+        UnitChoice.working_day, "--unit", help="working-day | day | month | hour"
+    ),
     no_roll: bool = typer.Option(False, "--no-roll-forward", help="Keep a rest-day end as it is"),
     as_json: bool = JSON_OPTION,
     lang: str | None = LANG_OPTION,
@@ -127,8 +135,14 @@ def add(
     tz = settings.tz
     at = parse_datetime(date, name="DATE", tz=tz)
     rule = DeadlineRule(unit=_UNITS[unit], amount=n, roll_forward=not no_roll)
-    deadline = compute_due(rule, [start(at)], calendar=current_calendar(settings), tz=tz, explain=True)
-    emit(deadline_json(deadline, language), as_json=as_json, human=lambda: print_deadline(deadline, language, tz))
+    deadline = compute_due(
+        rule, [start(at)], calendar=current_calendar(settings), tz=tz, explain=True
+    )
+    emit(
+        deadline_json(deadline, language),
+        as_json=as_json,
+        human=lambda: print_deadline(deadline, language, tz),
+    )
 
 
 @app.command("coverage")
@@ -145,24 +159,42 @@ def coverage(
     rows = calendar.coverage(list(range(first_year, last_year + 1)))
 
     def human() -> None:
-        table = Table("年份 year", "状态 status", "来源 source", "放假 holidays", "调休上班 make-up", "工作日 workdays")
+        table = Table(
+            "年份 year",
+            "状态 status",
+            "来源 source",
+            "放假 holidays",
+            "调休上班 make-up",
+            "工作日 workdays",
+        )
         for row in rows:
             style = "yellow" if row.status.value == "provisional" else ""
             status = "正式 official" if row.status.value == "official" else "暂定 provisional"
-            table.add_row(str(row.year), status, row.source, str(row.holidays), str(row.makeup_workdays),
-                          str(row.workdays), style=style)
+            table.add_row(
+                str(row.year),
+                status,
+                row.source,
+                str(row.holidays),
+                str(row.makeup_workdays),
+                str(row.workdays),
+                style=style,
+            )
         console.print(table)
 
     emit([row.__dict__ for row in rows], as_json=as_json, human=human)
 
 
-def _changed_days(before: WorkdayCalendar, after: WorkdayCalendar, year: int) -> list[dict[str, Any]]:
+def _changed_days(
+    before: WorkdayCalendar, after: WorkdayCalendar, year: int
+) -> list[dict[str, Any]]:
     changes = []
     day = dt.date(year - 1, 12, 24)
     while day <= dt.date(year, 12, 31):
         old, new = before.day(day), after.day(day)
         if (old.kind, old.holiday) != (new.kind, new.holiday):
-            changes.append({"date": day, "before": old.kind, "after": new.kind, "holiday": new.holiday})
+            changes.append(
+                {"date": day, "before": old.kind, "after": new.kind, "holiday": new.holiday}
+            )
         day += dt.timedelta(days=1)
     return changes
 
@@ -179,7 +211,12 @@ def load(
     notice = result.notice
     changes = _changed_days(before, current_calendar(settings), notice.year)
     moved = [
-        {"task_id": item.task_id, "title": item.title, "due_before": item.due_before, "due_after": item.due_after}
+        {
+            "task_id": item.task_id,
+            "title": item.title,
+            "due_before": item.due_before,
+            "due_after": item.due_after,
+        }
         for item in result.moved
     ]
     data = {
@@ -195,12 +232,20 @@ def load(
 
     def human() -> None:
         console.print(f"已载入 Loaded {notice.year}: {notice.title} [dim]({notice.source})[/]")
-        console.print(f"  {len(notice.holidays)} 个假期 holiday blocks, {len(notice.makeup_workdays)} 个调休上班日 make-up days")
+        console.print(
+            f"  {len(notice.holidays)} 个假期 holiday blocks, {len(notice.makeup_workdays)} 个调休上班日 make-up days"
+        )
         console.print(f"  {len(changes)} 天状态变化 days changed")
         for change in changes:
-            console.print(f"    {change['date']}: {change['before'].value} → {change['after'].value} {change['holiday'] or ''}")
-        console.print(f"  {result.checked} 个未办结任务已重算 open tasks rechecked, {len(moved)} 个截止日变化 moved")
+            console.print(
+                f"    {change['date']}: {change['before'].value} → {change['after'].value} {change['holiday'] or ''}"
+            )
+        console.print(
+            f"  {result.checked} 个未办结任务已重算 open tasks rechecked, {len(moved)} 个截止日变化 moved"
+        )
         for item in moved:
-            console.print(f"    task {item['task_id']} {item['title']}: {item['due_before']} → {item['due_after']}")
+            console.print(
+                f"    task {item['task_id']} {item['title']}: {item['due_before']} → {item['due_after']}"
+            )
 
     emit(data, as_json=as_json, human=human)

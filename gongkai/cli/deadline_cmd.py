@@ -6,13 +6,12 @@ import datetime as dt
 
 import typer
 
-from obligations.clocks import ClockEvent, ClockEventKind, compute_due
-
 from gongkai.cli._common import JSON_OPTION, LANG_OPTION, UserError, console, emit, parse_datetime
 from gongkai.cli.calendar_cmd import deadline_json, print_deadline
 from gongkai.cli.obligations_cmd import catalog
 from gongkai.notices import current_calendar
 from gongkai.settings import get_settings
+from obligations.clocks import ClockEvent, ClockEventKind, compute_due
 
 
 def _pause(value: str, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
@@ -30,8 +29,12 @@ def deadline(
     code: str = typer.Argument(..., help="Obligation code, e.g. request-reply"),
     start_at: str = typer.Option(..., "--start", help="When the clock starts (date or date-time)"),
     pauses: list[str] = typer.Option([], "--pause", help="FROM..TO, repeatable (中止计时)"),
-    restart: str | None = typer.Option(None, "--restart", help="Date the corrected request arrived (补正)"),
-    extend: int | None = typer.Option(None, "--extend", min=1, help="Extension in the rule's unit (延期)"),
+    restart: str | None = typer.Option(
+        None, "--restart", help="Date the corrected request arrived (补正)"
+    ),
+    extend: int | None = typer.Option(
+        None, "--extend", min=1, help="Extension in the rule's unit (延期)"
+    ),
     approver: str | None = typer.Option(None, "--approver", help="Who approved the extension"),
     as_json: bool = JSON_OPTION,
     lang: str | None = LANG_OPTION,
@@ -48,17 +51,27 @@ def deadline(
         timed.append(ClockEvent(ClockEventKind.PAUSE, begin))
         timed.append(ClockEvent(ClockEventKind.RESUME, end))
     if restart is not None:
-        timed.append(ClockEvent(ClockEventKind.RESTART, parse_datetime(restart, name="--restart", tz=tz)))
+        timed.append(
+            ClockEvent(ClockEventKind.RESTART, parse_datetime(restart, name="--restart", tz=tz))
+        )
     timed.sort(key=lambda event: event.at)
     events.extend(timed)
     if extend is not None:
         if not approver:
             raise UserError("--extend needs --approver NAME (who approved the extension)")
-        events.append(ClockEvent(ClockEventKind.EXTEND, events[-1].at, amount=extend, approver=approver))
+        events.append(
+            ClockEvent(ClockEventKind.EXTEND, events[-1].at, amount=extend, approver=approver)
+        )
     elif approver:
         raise UserError("--approver is only meaningful with --extend N")
-    result = compute_due(obligation.deadline, events, calendar=current_calendar(settings), tz=tz, explain=True)
-    data = {"obligation": obligation.code, "title": obligation.title.zh, **deadline_json(result, language)}
+    result = compute_due(
+        obligation.deadline, events, calendar=current_calendar(settings), tz=tz, explain=True
+    )
+    data = {
+        "obligation": obligation.code,
+        "title": obligation.title.zh,
+        **deadline_json(result, language),
+    }
 
     def human() -> None:
         title = obligation.title.zh if language == "zh" else obligation.title.en

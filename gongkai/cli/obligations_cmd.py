@@ -6,13 +6,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import typer
 from rich.table import Table
-
-from obligations.catalog import Catalog, Obligation, load_catalog
 
 from gongkai.cli._common import JSON_OPTION, LANG_OPTION, console, emit, new_app
 from gongkai.settings import get_settings
+from obligations.catalog import Catalog, Obligation, load_catalog
 
 app = new_app("公开事项目录 Obligation catalog")
 
@@ -26,8 +24,10 @@ def catalog() -> Catalog:
 def _trigger(obligation: Obligation, lang: str) -> str:
     trigger = obligation.trigger
     if trigger.every is not None:
-        return {"zh": {"week": "每周", "month": "每月", "quarter": "每季度", "year": "每年"},
-                "en": {"week": "weekly", "month": "monthly", "quarter": "quarterly", "year": "yearly"}}[lang][trigger.every.value]
+        return {
+            "zh": {"week": "每周", "month": "每月", "quarter": "每季度", "year": "每年"},
+            "en": {"week": "weekly", "month": "monthly", "quarter": "quarterly", "year": "yearly"},
+        }[lang][trigger.every.value]
     assert trigger.event is not None
     text = trigger.event.label(lang)
     if trigger.when:
@@ -55,8 +55,14 @@ def list_obligations(as_json: bool = JSON_OPTION, lang: str | None = LANG_OPTION
     def human() -> None:
         table = Table("代码 code", "名称 title", "触发 trigger", "时限 rule", "依据 basis")
         for row in rows:
-            table.add_row(row["code"], row["title"], row["trigger"], row["rule"], str(row["basis_status"]),
-                          style="" if row["enabled"] else "dim")
+            table.add_row(
+                row["code"],
+                row["title"],
+                row["trigger"],
+                row["rule"],
+                str(row["basis_status"]),
+                style="" if row["enabled"] else "dim",
+            )
         console.print(table)
 
     emit(rows, as_json=as_json, human=human)
@@ -75,8 +81,10 @@ def show(code: str, as_json: bool = JSON_OPTION, lang: str | None = LANG_OPTION)
         console.print(f"  时限 rule: {summary['rule']}")
         rule = obligation.deadline
         if rule.extension is not None:
-            console.print(f"  延期 extension: ≤{rule.extension.max_total}{rule.unit.label(language)}, "
-                          f"≤{rule.extension.max_times}次")
+            console.print(
+                f"  延期 extension: ≤{rule.extension.max_total}{rule.unit.label(language)}, "
+                f"≤{rule.extension.max_times}次"
+            )
         console.print(f"  中止计时 pausable: {'是' if rule.pausable else '否'}")
         for regime in rule.regimes:
             console.print(f"  {regime.before} 之前 before: {regime.basis}")

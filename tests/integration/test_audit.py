@@ -7,13 +7,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import Session
+
 from db import tasks as ops
 from db.audit import verify_chain
 from db.context import Actor
 from db.engine import session_scope
 from db.spawn import record_event, spawn_recurring
-from sqlalchemy import Engine, text
-from sqlmodel import Session
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -24,13 +25,27 @@ def history(engine: Engine, bureau: Any, domain: Any, system: Actor) -> Engine:
     at = dt.datetime(2026, 3, 2, 10, tzinfo=TZ)
     with session_scope(engine) as session:
         spawn_recurring(session, domain, through=dt.date(2026, 3, 31), actor=system, at=at)
-        result = record_event(session, domain, agency_code="xm-commerce", event_type_name="request_received",
-                              occurred_at=at, actor=system, at=at,
-                              attributes={"applicant_type": "commercial_enterprise", "channel": "in_person"},
-                              section_code="foreign-trade")
+        result = record_event(
+            session,
+            domain,
+            agency_code="xm-commerce",
+            event_type_name="request_received",
+            occurred_at=at,
+            actor=system,
+            at=at,
+            attributes={"applicant_type": "commercial_enterprise", "channel": "in_person"},
+            section_code="foreign-trade",
+        )
     task_id = result.task_ids[0]
     with session_scope(engine) as session:
-        ops.pause(session, task_id, domain, actor=system, at=at + dt.timedelta(days=1), reason="征求第三方意见")
+        ops.pause(
+            session,
+            task_id,
+            domain,
+            actor=system,
+            at=at + dt.timedelta(days=1),
+            reason="征求第三方意见",
+        )
     with session_scope(engine) as session:
         ops.resume(session, task_id, domain, actor=system, at=at + dt.timedelta(days=3))
     return engine

@@ -7,14 +7,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
 from db.context import Actor, PermissionDenied
 from db.engine import session_scope
 from db.models import AuditEntry, CalendarNotice, Task
 from db.notices import calendar_from_db, load_notice
 from db.spawn import record_event
 from obligations.errors import NoticeError
-from sqlalchemy import Engine, func
-from sqlmodel import Session, select
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -34,35 +35,55 @@ makeup_workdays:
 """
 
 
-def request(engine: Engine, domain: Any, system: Actor, received: dt.datetime, external_id: str) -> int:
+def request(
+    engine: Engine, domain: Any, system: Actor, received: dt.datetime, external_id: str
+) -> int:
     with session_scope(engine) as session:
         result = record_event(
-            session, domain, agency_code="xm-commerce", event_type_name="request_received",
-            occurred_at=received, actor=system, at=received,
+            session,
+            domain,
+            agency_code="xm-commerce",
+            event_type_name="request_received",
+            occurred_at=received,
+            actor=system,
+            at=received,
             attributes={"applicant_type": "natural_person", "channel": "in_person"},
-            external_id=external_id, section_code="foreign-trade",
+            external_id=external_id,
+            section_code="foreign-trade",
         )
         return session.exec(
-            select(Task.id).where(Task.event_id == result.event.id, Task.obligation_code == "request-reply")
+            select(Task.id).where(
+                Task.event_id == result.event.id, Task.obligation_code == "request-reply"
+            )
         ).one()  # type: ignore[return-value]
 
 
-def test_loading_a_notice_moves_affected_tasks(engine: Engine, bureau: Any, domain: Any, system: Actor) -> None:
+def test_loading_a_notice_moves_affected_tasks(
+    engine: Engine, bureau: Any, domain: Any, system: Actor
+) -> None:
     into_2027 = request(engine, domain, system, dt.datetime(2026, 12, 14, 10, tzinfo=TZ), "R-2027")
     within_2026 = request(engine, domain, system, dt.datetime(2026, 3, 2, 10, tzinfo=TZ), "R-2026")
     with Session(engine) as session:
         before = session.get(Task, into_2027)
-        assert before is not None and before.provisional
+        assert before is not None
+        assert before.provisional
         assert before.due_date == dt.date(2027, 1, 12)  # estimate: 01-01 off, no make-up day
     with session_scope(engine) as session:
-        result, new_domain = load_notice(session, domain, text=NOTICE_2027, source="2027.yaml", actor=system,
-                                         at=dt.datetime(2026, 12, 15, 9, tzinfo=TZ))
+        result, new_domain = load_notice(
+            session,
+            domain,
+            text=NOTICE_2027,
+            source="2027.yaml",
+            actor=system,
+            at=dt.datetime(2026, 12, 15, 9, tzinfo=TZ),
+        )
     assert [moved.task_id for moved in result.moved] == [into_2027]
     assert result.moved[0].due_after == dt.date(2027, 1, 11)  # Sat 01-09 now counts
     with Session(engine) as session:
         after = session.get(Task, into_2027)
         untouched = session.get(Task, within_2026)
-        assert after is not None and untouched is not None
+        assert after is not None
+        assert untouched is not None
         assert after.due_date == dt.date(2027, 1, 11)
         assert not after.provisional
         assert untouched.due_date == dt.date(2026, 3, 30)
@@ -84,8 +105,14 @@ def test_bad_notice_is_refused_and_nothing_stored(
     engine: Engine, bureau: Any, domain: Any, system: Actor, text: str, message: str
 ) -> None:
     with pytest.raises(NoticeError, match=message), session_scope(engine) as session:
-        load_notice(session, domain, text=text, source="bad.yaml", actor=system,
-                    at=dt.datetime(2026, 12, 15, 9, tzinfo=TZ))
+        load_notice(
+            session,
+            domain,
+            text=text,
+            source="bad.yaml",
+            actor=system,
+            at=dt.datetime(2026, 12, 15, 9, tzinfo=TZ),
+        )
     with Session(engine) as session:
         assert session.exec(select(func.count()).select_from(CalendarNotice)).one() == 0
 
@@ -93,5 +120,11 @@ def test_bad_notice_is_refused_and_nothing_stored(
 def test_only_the_office_loads_notices(engine: Engine, bureau: Any, domain: Any) -> None:
     chief = Actor("王外贸", role="chief", agency_id=bureau["agency"].id)
     with pytest.raises(PermissionDenied), session_scope(engine) as session:
-        load_notice(session, domain, text=NOTICE_2027, source="2027.yaml", actor=chief,
-                    at=dt.datetime(2026, 12, 15, 9, tzinfo=TZ))
+        load_notice(
+            session,
+            domain,
+            text=NOTICE_2027,
+            source="2027.yaml",
+            actor=chief,
+            at=dt.datetime(2026, 12, 15, 9, tzinfo=TZ),
+        )
