@@ -21,17 +21,19 @@ Requests (依申请公开台账)
     (so importing again finds it) and its table-三 task (``request-reply``), through
     :func:`db.spawn.record_event` with a catalog narrowed to the duties the row documents.
     The clock starts on the receipt date of 条例第三十一条 (收到日期, or 确认日期 for
-    ordinary letters, online, fax and e-mail); 补正后收到日期 restarts it (重新计时) and
-    creates the ``request-correction-notice`` task closed on 补正告知日期 — a 补正告知 task
-    exists for an imported request only when the ledger records one; 中止计时开始/结束 pause
-    it; 延期工作日数 with 延期批准人 extends it (capped by the rule; the extension's clock
-    event is dated at the import, since ledgers rarely record that day). A row with 答复送达日期
-    is closed with :func:`db.tasks.complete` (service date = the moment that counts, outcome
-    = the row of table 三), so its closing facts are those a live reply would get. A row
-    without one stays an open task with its real due moment.
+    ordinary letters, online, fax and e-mail); 补正后收到日期 restarts it (重新计时);
+    中止计时开始/结束 pause it; 延期工作日数 with 延期批准人 extends it (capped by the rule;
+    the extension's clock event is dated at the import, since ledgers rarely record that
+    day). A row with 答复送达日期 is closed with :func:`db.tasks.complete` (service date = the
+    moment that counts, outcome = the row of table 三), so its closing facts are those a live
+    reply would get; a row without one stays an open task with its real due moment. The
+    ``request-correction-notice`` task exists for an imported request only when the ledger
+    records a 补正告知日期, and is closed on that day: a ledger without one says no 补正 was
+    needed, and an open 补正告知 task per past request would only be overdue noise.
 
     **Evidence is optional for requests**: a reply letter rarely has a public link, so
-    imported history may lack evidence and is stored with ``evidence_url`` None.
+    imported history may lack evidence and is stored with ``evidence_url`` None (the
+    补正告知 task never has one: the row's 佐证链接 documents the reply).
 
 Duties (公开事项台账)
     A row names an obligation and a section, and either a period (``2026-03``, ``2026-Q1``,
@@ -1365,13 +1367,14 @@ def _write_request(ctx: _Context, plan: _RequestPlan, actor: Actor) -> Task | No
     if plan.correction is not None and plan.correction_notice_on is not None:
         notice_id = tasks[plan.correction.code].id
         assert notice_id is not None
+        # The row's 佐证链接 documents the reply, not the 补正告知书: the notice has none.
         complete(
             session,
             notice_id,
             domain,
             actor=actor,
             at=at,
-            evidence=plan.evidence,  # type: ignore[arg-type]
+            evidence=None,  # type: ignore[arg-type]
             done_at=ctx.midnight(plan.correction_notice_on),
         )
     if plan.answered_on is None:

@@ -269,3 +269,123 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int
     hash: str = Field(max_length=64)
+
+
+class ExtensionRequest(SQLModel, table=True):
+    """A chief's request to extend a task (申请延期); the office approves or rejects it."""
+
+    __tablename__ = "extension_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    amount: int
+    reason: str = Field(max_length=1000)
+    requested_by: str = Field(max_length=100)
+    requested_at: dt.datetime
+    status: str = Field(default="pending", max_length=16)  # pending | approved | rejected
+    decided_by: str | None = Field(default=None, max_length=100)
+    decided_at: dt.datetime | None = None
+    decision_note: str | None = Field(default=None, max_length=1000)
+
+
+class ReviewCase(SQLModel, table=True):
+    """An administrative review (行政复议) or lawsuit (行政诉讼) about disclosure: table 四."""
+
+    __tablename__ = "review_case"
+    __table_args__ = (UniqueConstraint("agency_id", "external_id", name="uq_review_case_external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    #: review | litigation_direct (未经复议直接起诉) | litigation_after_review (复议后起诉)
+    kind: str = Field(max_length=32)
+    external_id: str | None = Field(default=None, max_length=200)
+    filed_on: dt.date
+    #: upheld (维持) | corrected (纠正) | other (其他) | pending (尚未审结)
+    result: str = Field(default="pending", max_length=16)
+    closed_on: dt.date | None = None
+    event_id: int | None = Field(default=None, foreign_key="event.id")
+    note: str | None = Field(default=None, max_length=1000)
+    recorded_at: dt.datetime
+    recorded_by: str = Field(max_length=100)
+
+
+class YearFigure(SQLModel, table=True):
+    """A figure of the annual report that is not a count of tasks (e.g. 行政事业性收费 amount,
+    规章 in force), entered by the office per agency and year."""
+
+    __tablename__ = "year_figure"
+    __table_args__ = (UniqueConstraint("agency_id", "year", "key", name="uq_year_figure_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    year: int
+    key: str = Field(max_length=64)
+    value: float
+    note: str | None = Field(default=None, max_length=500)
+    recorded_at: dt.datetime
+    recorded_by: str = Field(max_length=100)
+
+
+class YearLock(SQLModel, table=True):
+    """A published year frozen with the figures as filed (their JSON and its hash)."""
+
+    __tablename__ = "year_lock"
+    __table_args__ = (UniqueConstraint("agency_id", "year", name="uq_year_lock_agency_year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    year: int
+    figures: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    digest: str = Field(max_length=64)
+    locked_at: dt.datetime
+    locked_by: str = Field(max_length=100)
+
+
+class User(SQLModel, table=True):
+    """A dashboard login. Passwords are stored only as hashes."""
+
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True, max_length=100)
+    password_hash: str = Field(max_length=300)
+    role: str = Field(max_length=16)
+    agency_id: int | None = Field(default=None, foreign_key="agency.id", index=True)
+    section_id: int | None = Field(default=None, foreign_key="section.id")
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    active: bool = True
+    created_at: dt.datetime
+
+
+class ApiToken(SQLModel, table=True):
+    """A token for integrations (the agency's CMS) or a calendar feed; only its hash is kept."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    name: str = Field(max_length=100)
+    #: api (REST integrations) | feed (ICS subscription)
+    purpose: str = Field(default="api", max_length=16)
+    role: str = Field(default="office", max_length=16)
+    agency_id: int | None = Field(default=None, foreign_key="agency.id", index=True)
+    section_id: int | None = Field(default=None, foreign_key="section.id")
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None = None
+    revoked: bool = False
+
+
+class BindCode(SQLModel, table=True):
+    """A one-time code the office issues so a person can bind a chat (Telegram ``/start CODE``)."""
+
+    __tablename__ = "bind_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(unique=True, index=True, max_length=64)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
+    created_at: dt.datetime
+    created_by: str = Field(max_length=100)
