@@ -1374,7 +1374,7 @@ def _write_request(ctx: _Context, plan: _RequestPlan, actor: Actor) -> Task | No
             domain,
             actor=actor,
             at=at,
-            evidence=None,  # type: ignore[arg-type]
+            evidence=None,
             done_at=ctx.midnight(plan.correction_notice_on),
         )
     if plan.answered_on is None:
@@ -1391,7 +1391,7 @@ def _close_reply(ctx: _Context, plan: _RequestPlan, task_id: int, actor: Actor) 
         ctx.domain,
         actor=actor,
         at=ctx.at,
-        evidence=plan.evidence,  # type: ignore[arg-type]
+        evidence=plan.evidence,
         done_at=ctx.midnight(plan.answered_on),
         outcome_code=plan.outcome,
         service_date=plan.answered_on,

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-
 # Named constraints, so later migrations can alter or drop them by name (SQLite batch mode too).
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",

@@ -373,7 +373,7 @@ def complete(
     *,
     actor: Actor,
     at: dt.datetime,
-    evidence: str,
+    evidence: str | None,
     done_at: dt.datetime | None = None,
     outcome_code: str | None = None,
     service_date: dt.date | None = None,
@@ -386,7 +386,7 @@ def complete(
     """
     task = get_task(session, task_id, actor)
     _require(task, (TaskStatus.OPEN, TaskStatus.PAUSED), "complete")
-    url = check_evidence(evidence)
+    url = check_evidence(evidence) if evidence is not None else None
     finished = _aware(done_at or at, "done_at")
     if finished > at:
         raise LedgerError(f"done_at {finished.isoformat()} is in the future")

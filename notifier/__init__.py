@@ -1,0 +1,1 @@
+"""Delivery: one Channel interface, pure rendering, digests, the deliver step, channels."""

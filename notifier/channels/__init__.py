@@ -1,0 +1,1 @@
+"""One module per channel, each implementing :class:`notifier.base.Channel`."""
