@@ -36,9 +36,11 @@ STAMP = VENV / ".gongkai-install-stamp"
 # Bump when the install recipe below changes, so existing environments are reinstalled.
 INSTALL_RECIPE = "1"
 
-# Debian packages the tests need beyond Python (e.g. "chromium", "chromium-driver" once the
-# browser tests in tests/e2e exist). Installed by `setup` when apt-get exists and we are root.
-APT_PACKAGES: list[str] = []
+# Debian packages beyond Python, installed when apt-get exists and we are root.
+# The service: a CJK font so report charts (matplotlib) can draw Chinese labels.
+APT_PACKAGES: list[str] = ["fonts-noto-cjk"]
+# The tests only: Chromium for the browser tests in tests/e2e (Playwright drives it).
+TEST_APT_PACKAGES: list[str] = ["chromium"]
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 POSTGRES_WAIT_SECONDS = 30.0
@@ -245,6 +247,7 @@ def pytest(args: Sequence[str]) -> None:
 
 def test(args: Sequence[str]) -> None:
     """setup, lint, then pytest; stop at the first failure."""
+    ensure_apt(TEST_APT_PACKAGES)
     setup()
     if os.environ.get("CI") == "true":
         ensure_ci_postgres()

@@ -61,7 +61,9 @@ def claim_due_tasks(
             col(Task.id), col(Task.next_action_at)
         )
     )
-    return [task_id for _, task_id in sorted((next_at, int(task_id)) for task_id, next_at in result)]
+    return [
+        task_id for _, task_id in sorted((next_at, int(task_id)) for task_id, next_at in result)
+    ]
 
 
 def release(session: Session, task_ids: list[int], *, worker: str) -> int:

@@ -292,7 +292,9 @@ class ReviewCase(SQLModel, table=True):
     """An administrative review (行政复议) or lawsuit (行政诉讼) about disclosure: table 四."""
 
     __tablename__ = "review_case"
-    __table_args__ = (UniqueConstraint("agency_id", "external_id", name="uq_review_case_external_id"),)
+    __table_args__ = (
+        UniqueConstraint("agency_id", "external_id", name="uq_review_case_external_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     agency_id: int = Field(foreign_key="agency.id", index=True)

@@ -240,7 +240,8 @@ def record_event(
     obligations = domain.catalog.for_event(kind, cleaned)
     # Who answers for each obligation, before anything is added: a refusal writes nothing.
     targets = [
-        (obligation, _responsible(session, agency, obligation, section)) for obligation in obligations
+        (obligation, _responsible(session, agency, obligation, section))
+        for obligation in obligations
     ]
     start_at = occurred_at
     if kind is EventType.REQUEST_RECEIVED:

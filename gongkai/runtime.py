@@ -49,7 +49,9 @@ def domain_for(settings: Settings, engine: Engine) -> Domain:
     catalog = load_catalog(*settings.catalog_dirs)
     with session_scope(engine) as session:
         calendar = calendar_from_db(session)
-    return Domain(catalog=catalog, calendar=calendar, tz=settings.tz)
+    return Domain(
+        catalog=catalog, calendar=calendar, tz=settings.tz, delivery_time=settings.delivery_clock
+    )
 
 
 def cli_actor() -> Actor:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Values copied from .env.example that must never reach production.
+PLACEHOLDERS = frozenset(
+    {"", "changeme", "change-me", "replace-me", "your-token-here", "xxx", "todo"}
+)
 
 
 class Settings(BaseSettings):
@@ -20,6 +26,37 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("gongkai-data"), description="Loaded notices, exports")
     catalog_dirs: list[Path] = Field(default_factory=list, description="Agency catalog overrides")
     language: str = Field(default="zh", pattern="^(zh|en)$")
+    delivery_time: str = Field(
+        default="09:00",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Daily digest time on working days (local)",
+    )
+
+    # --- serve: web server and scheduler ---------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Dashboard bind address")
+    port: int = Field(default=8000, ge=1, le=65535)
+    base_url: str = Field(default="http://127.0.0.1:8000", description="Links in messages")
+    secret_key: str | None = Field(default=None, description="Session signing key (dashboard)")
+    sweep_every_seconds: int = Field(default=60, ge=5, description="Sweep + deliver interval")
+    orchestrator: str = Field(
+        default="embedded",
+        pattern="^(embedded|prefect)$",
+        description="Who owns the schedules: APScheduler or Prefect",
+    )
+
+    # --- channels ----------------------------------------------------------------------------
+    telegram_token: str | None = None
+    telegram_base_url: str | None = Field(default=None, description="Bot API base (tests, proxies)")
+    telegram_rate_per_second: float = Field(default=25.0, gt=0, le=30)
+    wecom_base_url: str = "https://qyapi.weixin.qq.com"
+    dingtalk_base_url: str = "https://oapi.dingtalk.com"
+    feishu_base_url: str = "https://open.feishu.cn"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_sender: str = "gongkai@localhost"
+    smtp_starttls: bool = False
 
     @field_validator("timezone")
     @classmethod
@@ -29,6 +66,19 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
         return value
+
+    @field_validator("telegram_token", "secret_key", "smtp_password")
+    @classmethod
+    def _no_placeholder(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() in PLACEHOLDERS:
+            raise ValueError(
+                "replace the placeholder from .env.example with a real value, or unset it"
+            )
+        return value
+
+    @property
+    def delivery_clock(self) -> dt.time:
+        return dt.time.fromisoformat(self.delivery_time)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -66,8 +66,10 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     with made.begin() as connection:
         names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        connection.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :genesis)"),
-                           {"genesis": "0" * 64})
+        connection.execute(
+            text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :genesis)"),
+            {"genesis": "0" * 64},
+        )
     yield made
     made.dispose()
 
