@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 
 from gongkai.cli import (
     audit_cmd,
@@ -15,7 +17,7 @@ from gongkai.cli import (
     org_cmd,
     task_cmd,
 )
-from gongkai.cli._common import new_app
+from gongkai.cli._common import new_app, show_error
 
 app = new_app("gongkai 公开 — 政务公开事项时限管理 disclosure-duty tracker")
 app.add_typer(calendar_cmd.app, name="calendar")
@@ -33,4 +35,12 @@ app.add_typer(db_cmd.app, name="db")
 def main() -> None:
     # python-telegram-bot puts the token in URLs and httpx logs URLs at INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    app()
+    try:
+        app()
+    except Exception as exc:  # a bug, not a user error: still one line unless asked for more
+        if os.environ.get("GONGKAI_DEBUG"):
+            raise
+        show_error(
+            f"internal error {type(exc).__name__}: {exc} (set GONGKAI_DEBUG=1 for the traceback)"
+        )
+        sys.exit(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -181,7 +182,7 @@ def coverage(
             )
         console.print(table)
 
-    emit([row.__dict__ for row in rows], as_json=as_json, human=human)
+    emit([asdict(row) for row in rows], as_json=as_json, human=human)
 
 
 def _changed_days(
