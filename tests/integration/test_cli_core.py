@@ -199,6 +199,7 @@ def test_deadline_with_pause_and_extension(cli: Any) -> None:
 
 def test_deadline_regime_2008(cli: Any) -> None:
     code, out, _ = cli("deadline", "request-reply", "--start", "2019-05-14", "--json")
+    assert code == 0
     assert as_json(out)["due_date"] == "2019-06-04"
 
 
@@ -207,7 +208,7 @@ def test_deadline_regime_2008(cli: Any) -> None:
 
 @pytest.fixture
 def org(cli: Any) -> Any:
-    code, out, err = cli("org", "import", str(DEMO_ORG))
+    code, _, err = cli("org", "import", str(DEMO_ORG))
     assert code == 0, err
     return cli
 
