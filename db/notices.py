@@ -102,7 +102,7 @@ def load_notice(
     for task in open_tasks:
         before = task_state(task)
         due_before = task.due_date
-        recompute(session, task, new_domain)
+        recompute(session, task, new_domain, at=at)
         if task.due_date != due_before or before["provisional"] != task.provisional:
             task.version += 1
             session.add(task)

@@ -204,7 +204,10 @@ def sweep(
                 rows.append(
                     {
                         "agency_id": task.agency_id,
-                        "dedupe_key": f"{task.id}|{stage.name}|{person.id}|{window_key(key_window)}",
+                        # Immediate stages are keyed by their moment: a stage of a moved
+                        # deadline is a new message, not a repeat of the old one.
+                        "dedupe_key": f"{task.id}|{stage.name}|{person.id}|"
+                        + window_key(key_window or stage.at),
                         "task_id": task.id,
                         "person_id": person.id,
                         "stage": stage.name,

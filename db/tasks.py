@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from db.audit import AuditWriter
 from db.context import Actor, Domain
 from db.errors import LedgerError, NotFoundError, TransitionError
+from db.locks import check_not_locked
 from db.models import ClockEventRow, Task, TaskStatus
 from obligations.clocks import ClockEvent, ClockEventKind, Deadline, compute_due
 from obligations.errors import ExtensionCapError
@@ -112,13 +113,30 @@ def refresh_next_action(task: Task, domain: Domain) -> None:
 
 
 def recompute(
-    session: Session, task: Task, domain: Domain, *, extra: Sequence[ClockEvent] = ()
+    session: Session,
+    task: Task,
+    domain: Domain,
+    *,
+    at: dt.datetime,
+    extra: Sequence[ClockEvent] = (),
 ) -> Deadline:
+    """Replay the task's clock and store the result.
+
+    When the due moment moves (extension, restart, pause, a new notice) the stage plan is a
+    new one: ``stage_done`` counts stages by position, so it is set to the last stage of
+    the new plan that is already past at ``at`` — the new plan's reminders are not lost, and
+    stages already behind us are not sent again.
+    """
     assert task.id is not None
     events = [*clock_events(session, task.id), *extra]
     events.sort(key=lambda event: (event.kind is not ClockEventKind.START, event.at))
     deadline = compute_due(rule_of(task), events, calendar=domain.calendar, tz=domain.tz)
+    due_before = task.due_at
     apply_deadline(task, deadline, domain)
+    if task.due_at != due_before and task.due_at is not None:
+        past = [stage.index for stage in stages_of(task, domain) if stage.at <= at]
+        task.stage_done = max(past, default=-1)
+        refresh_next_action(task, domain)
     return deadline
 
 
@@ -214,15 +232,17 @@ def _clock_change(
     action: str,
     event: ClockEvent,
     allowed: tuple[TaskStatus, ...],
-    new_status: TaskStatus,
+    new_status: TaskStatus | None,
     office_only: bool = False,
 ) -> Task:
     task = get_task(session, task_id, actor)
+    check_not_locked(session, task, at, action=action, moments=(event.at,))
     actor.check_write(task.agency_id, task.section_id, office_only=office_only)
     _require(task, allowed, action)
     before = task_state(task)
-    task.status = new_status.value
-    recompute(session, task, domain, extra=[event])
+    if new_status is not None:
+        task.status = new_status.value
+    recompute(session, task, domain, at=at, extra=[event])
     return _record(
         session,
         task,
@@ -332,38 +352,19 @@ def extend(
     event = ClockEvent(
         ClockEventKind.EXTEND, at, amount=amount, approver=approver.strip(), note=reason or None
     )
-    return (
-        _clock_change(
-            session,
-            task_id,
-            domain,
-            actor=actor,
-            at=at,
-            action="extend",
-            event=event,
-            allowed=(TaskStatus.OPEN, TaskStatus.PAUSED),
-            new_status=TaskStatus.OPEN,
-            office_only=True,
-        )
-        if _status(session, task_id) == TaskStatus.OPEN.value
-        else _clock_change(
-            session,
-            task_id,
-            domain,
-            actor=actor,
-            at=at,
-            action="extend",
-            event=event,
-            allowed=(TaskStatus.PAUSED,),
-            new_status=TaskStatus.PAUSED,
-            office_only=True,
-        )
+    # An extension keeps the task as it is: open stays open, a paused clock stays paused.
+    return _clock_change(
+        session,
+        task_id,
+        domain,
+        actor=actor,
+        at=at,
+        action="extend",
+        event=event,
+        allowed=(TaskStatus.OPEN, TaskStatus.PAUSED),
+        new_status=None,
+        office_only=True,
     )
-
-
-def _status(session: Session, task_id: int) -> str | None:
-    task = session.get(Task, task_id)
-    return task.status if task else None
 
 
 def complete(
@@ -385,6 +386,7 @@ def complete(
     to the post office), so such a task is on time iff it was served by the due day.
     """
     task = get_task(session, task_id, actor)
+    check_not_locked(session, task, at, action="complete", moments=(done_at, service_date))
     _require(task, (TaskStatus.OPEN, TaskStatus.PAUSED), "complete")
     url = check_evidence(evidence) if evidence is not None else None
     finished = _aware(done_at or at, "done_at")
@@ -408,7 +410,7 @@ def complete(
         extra.append(ClockEvent(ClockEventKind.RESUME, finished))
     if service_date is not None:
         finished = dt.datetime.combine(service_date, dt.time(), domain.tz).astimezone(UTC)
-    deadline = recompute(session, task, domain, extra=extra)
+    deadline = recompute(session, task, domain, at=at, extra=extra)
     assert deadline.due_at is not None
     without_extension = None
     if deadline.extended_by:
@@ -456,6 +458,7 @@ def cancel(
     if not reason.strip():
         raise LedgerError("cancel needs a reason")
     task = get_task(session, task_id, actor)
+    check_not_locked(session, task, at, action="cancel")
     actor.check_write(task.agency_id, task.section_id, office_only=True)
     _require(task, (TaskStatus.OPEN, TaskStatus.PAUSED), "cancel")
     before = task_state(task)
@@ -473,6 +476,7 @@ def reopen(
     if not reason.strip():
         raise LedgerError("reopen needs a reason")
     task = get_task(session, task_id, actor)
+    check_not_locked(session, task, at, action="reopen")
     actor.check_write(task.agency_id, task.section_id, office_only=True)
     _require(task, (TaskStatus.DONE, TaskStatus.CANCELLED), "reopen")
     before = task_state(task)
@@ -490,7 +494,7 @@ def reopen(
     ):
         setattr(task, name, None)
     task.extended = False
-    recompute(session, task, domain)
+    recompute(session, task, domain, at=at)
     return _record(
         session,
         task,

@@ -20,11 +20,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, update
+from sqlalchemy import Engine, and_, or_, tuple_, update
 from sqlmodel import Session, col, select
 
 from db.context import Domain
@@ -52,6 +52,8 @@ class DeliverReport:
     skipped_rows: int = 0
     retried_rows: int = 0
     failed_rows: int = 0
+    #: rows not sent because this pass's claim ran out and another pass took them
+    lost_claims: int = 0
     disabled_addresses: list[str] = field(default_factory=list)
 
 
@@ -104,7 +106,47 @@ def claim_outbox(
             col(OutboxMessage.id)
         )
     )
-    return sorted(int(row[0]) for row in result)
+    claimed = [int(row[0]) for row in result]
+    if claimed:
+        claimed += _claim_rest_of_groups(session, claimed, at=at, worker=worker, lease=lease)
+    return sorted(claimed)
+
+
+def _claim_rest_of_groups(
+    session: Session, claimed: list[int], *, at: dt.datetime, worker: str, lease: dt.timedelta
+) -> list[int]:
+    """Also claim the due rows of the same (person, window) as ``claimed``.
+
+    A window's digest goes out once; rows of that person and window left to a later pass
+    would be postponed to the next working day. So a pass takes whole groups (``limit`` is
+    exceeded by at most the rest of the last groups).
+    """
+    groups = (
+        select(OutboxMessage.person_id, OutboxMessage.window)
+        .where(col(OutboxMessage.id).in_(claimed))
+        .distinct()
+    )
+    candidates = select(OutboxMessage.id).where(
+        tuple_(col(OutboxMessage.person_id), col(OutboxMessage.window)).in_(groups),
+        _claimable(at),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        ids = [
+            int(i) for i in session.exec(candidates.with_for_update(skip_locked=True)).all() if i
+        ]
+        if not ids:
+            return []
+        statement = update(OutboxMessage).where(col(OutboxMessage.id).in_(ids), _claimable(at))
+    else:
+        statement = update(OutboxMessage).where(
+            col(OutboxMessage.id).in_(candidates.scalar_subquery()), _claimable(at)
+        )
+    result = session.execute(
+        statement.values(claimed_by=worker, claim_expires_at=at + lease).returning(
+            col(OutboxMessage.id)
+        )
+    )
+    return [int(row[0]) for row in result]
 
 
 def _item(
@@ -253,11 +295,20 @@ async def deliver(
     limit: int = 500,
     lang: str = "zh",
     dashboard_url: str | None = None,
+    lease: dt.timedelta = DEFAULT_LEASE,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> DeliverReport:
-    """One delivery pass (see the module docstring for the guarantees)."""
+    """One delivery pass (see the module docstring for the guarantees).
+
+    ``clock`` tells the time during the pass (the flows pass their clock; default: ``at``
+    throughout): before each message the claim on its rows is renewed until ``clock() +
+    lease``, and a message whose rows another pass took after this pass's lease ran out is
+    not sent. So a pass slower than its lease cannot double-send; one send must take less
+    than ``lease`` (channel timeouts are far shorter).
+    """
     report = DeliverReport()
     with session_scope(engine) as session:
-        ids = claim_outbox(session, at=at, worker=worker, limit=limit)
+        ids = claim_outbox(session, at=at, worker=worker, limit=limit, lease=lease)
     report.claimed = len(ids)
     if not ids:
         return report
@@ -313,6 +364,8 @@ async def deliver(
             channels,
             at,
             report,
+            worker=worker,
+            until=(clock() if clock else at) + lease,
         )
     return report
 
@@ -358,12 +411,18 @@ async def _send_one(
     channels: Mapping[str, Channel],
     at: dt.datetime,
     report: DeliverReport,
+    *,
+    worker: str,
+    until: dt.datetime,
 ) -> None:
     if message is None:
         with session_scope(engine) as session:
             for row in rows:
                 _finish(session, row, "skipped", at)
             report.skipped_rows += len(rows)
+        return
+    if not _renew(engine, rows, worker=worker, until=until):
+        report.lost_claims += len(rows)
         return
     usable = [a for a in addresses if a.channel in channels] or [
         ChatAddress(person_id=person.id or 0, channel="console", address=person.name)
@@ -417,6 +476,31 @@ async def _send_one(
                 fresh.last_error = str(error) if error else "no usable address"
                 _finish(session, fresh, "failed", at)
         report.failed_rows += len(rows)
+
+
+def _renew(
+    engine: Engine, rows: Sequence[OutboxMessage], *, worker: str, until: dt.datetime
+) -> bool:
+    """Extend this pass's claim on ``rows`` before sending them.
+
+    False (and the rows still held are let go) when another pass claimed some of them after
+    this pass's lease ran out: that pass sends them.
+    """
+    ids = [row.id for row in rows]
+    mine = and_(
+        col(OutboxMessage.id).in_(ids),
+        col(OutboxMessage.claimed_by) == worker,
+        col(OutboxMessage.status) == "pending",
+    )
+    with session_scope(engine) as session:
+        renewed = session.execute(update(OutboxMessage).where(mine).values(claim_expires_at=until))
+        if int(renewed.rowcount or 0) == len(ids):  # type: ignore[attr-defined]
+            return True
+        session.execute(
+            update(OutboxMessage).where(mine).values(claimed_by=None, claim_expires_at=None)
+        )
+    log.warning("deliver %s: claim on outbox rows %s ran out, another pass sends them", worker, ids)
+    return False
 
 
 def _record(
