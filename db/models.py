@@ -125,8 +125,26 @@ class Task(SQLModel, table=True):
             sqlite_where=text("next_action_at IS NOT NULL"),
             postgresql_where=text("next_action_at IS NOT NULL"),
         ),
-        Index("ix_task_agency_status_due", "agency_id", "status", "due_at"),
-        Index("ix_task_section_status", "section_id", "status"),
+        # The dashboard's overdue board, overview and calendar: ranges of due_at among one
+        # agency's (or one section's) open tasks, counted per section from the index alone.
+        Index("ix_task_agency_status_due_section", "agency_id", "status", "due_at", "section_id"),
+        Index("ix_task_section_status_due", "section_id", "status", "due_at"),
+        # The closing facts the reports aggregate (reports/stats.py), so a year's statistics
+        # read this index instead of the task rows with their 1–2 KB rule snapshots.
+        Index(
+            "ix_task_report_facts",
+            "agency_id",
+            "due_date",
+            "obligation_code",
+            "section_id",
+            "status",
+            "timeliness",
+            "working_days_margin",
+            "due_at",
+            "done_at",
+            "event_id",
+            "outcome_code",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
