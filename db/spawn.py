@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from db.audit import AuditWriter
 from db.context import Actor, Domain
 from db.errors import LedgerError, NotFoundError
+from db.locks import check_day_not_locked
 from db.models import Agency, ClockEventRow, Event, Section, Task, TaskStatus
 from db.tasks import stages_of
 from obligations.catalog import EventType, Obligation, ResponsibleMode
@@ -224,6 +225,7 @@ def record_event(
     agency = agency_by_code(session, agency_code)
     actor.check_write(agency.id or 0, None)
     cleaned = validate_attributes(kind, attributes or {})
+    check_day_not_locked(session, agency.id or 0, occurred_at, f"event {kind.value}")
     domain.calendar.kind(occurred_at.astimezone(domain.tz).date())  # range check, clear message
     if external_id is not None:
         external_id = external_id.strip() or None

@@ -72,6 +72,7 @@ EVENT_ATTRIBUTES: dict[EventType, tuple[AttributeSpec, ...]] = {
     EventType.SENTIMENT_DETECTED: (
         AttributeSpec("severity", ("major", "other"), required=True),
         AttributeSpec("occurred_at", None),
+        AttributeSpec("channel", tuple(PUBLICATION_CHANNELS)),
     ),
     EventType.DECISION_MADE: (
         AttributeSpec("kind", ("licensing", "penalty", "enforcement"), required=True),
@@ -86,6 +87,7 @@ EVENT_ATTRIBUTES: dict[EventType, tuple[AttributeSpec, ...]] = {
     ),
     EventType.MESSAGE_RECEIVED: (
         AttributeSpec("box", ("consultation", "director_mailbox", "complaint")),
+        AttributeSpec("channel", tuple(PUBLICATION_CHANNELS)),
     ),
 }
 

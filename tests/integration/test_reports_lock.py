@@ -193,3 +193,27 @@ def test_a_year_that_is_not_over_cannot_be_locked(
 ) -> None:
     with session_scope(engine) as session, pytest.raises(LockError, match="not over"):
         lock_year(session, year=2026, at=at, tz=TZ, actor=system, agency_code=CODE)
+
+
+def test_an_event_back_dated_into_a_locked_year_is_refused(
+    engine: Engine, domain: Domain, at: dt.datetime, system: Actor, locked_2025: dict[str, Any]
+) -> None:
+    with Session(engine) as session:
+        events_before = len(session.exec(text("SELECT id FROM event")).all())  # type: ignore[call-overload]
+    with (
+        session_scope(engine) as session,
+        pytest.raises(YearLockedError, match="inside 2025"),
+    ):
+        record_event(
+            session,
+            domain,
+            agency_code=CODE,
+            event_type_name="request_received",
+            occurred_at=moment("2025-12-30"),
+            actor=system,
+            at=at,
+            attributes={"applicant_type": "natural_person", "channel": "in_person"},
+            section_code="foreign-trade",
+        )
+    with Session(engine) as session:
+        assert len(session.exec(text("SELECT id FROM event")).all()) == events_before  # type: ignore[call-overload]
