@@ -260,33 +260,18 @@ def test(args: Sequence[str]) -> None:
 
 
 def serve(args: Sequence[str]) -> int:
-    """setup, then `gongkai serve ARGS` (replacing this process).
+    """setup, then `gongkai serve ARGS` (replacing this process, so Ctrl-C reaches it).
 
-    Until the CLI has `serve`, falls back to `gongkai calendar coverage` with a note.
+    `python3 dev.py serve --demo` is the README's first command: on the first start it
+    simulates this year for the demo organisation, then serves the dashboard on it.
     """
     setup()
     gongkai = VENV_BIN / "gongkai"
     if not gongkai.exists():
         raise DevError(f"{gongkai.relative_to(ROOT)} is missing; run `python3 dev.py setup`")
-    if has_subcommand(gongkai, "serve"):
-        step("gongkai serve " + " ".join(args))
-        os.chdir(ROOT)
-        os.execve(gongkai, [str(gongkai), "serve", *args], venv_env())
-    note("`gongkai serve` is not available yet; showing `gongkai calendar coverage` instead.")
-    step("gongkai calendar coverage")
-    return run([gongkai, "calendar", "coverage"])
-
-
-def has_subcommand(program: Path, name: str) -> bool:
-    """Whether `program NAME --help` succeeds."""
-    probe = subprocess.run(
-        [str(program), name, "--help"],
-        cwd=ROOT,
-        env=venv_env(),
-        capture_output=True,
-        check=False,
-    )
-    return probe.returncode == 0
+    step("gongkai serve " + " ".join(args))
+    os.chdir(ROOT)
+    os.execve(gongkai, [str(gongkai), "serve", *args], venv_env())
 
 
 def bench() -> int:
