@@ -41,7 +41,7 @@ BAD = Path(__file__).resolve().parents[1] / "fixtures" / "org" / "bad"
 
 TABLES: tuple[type[SQLModel], ...] = (Agency, Section, Person, ChatAddress, AuditEntry)
 #: The demo: 3 agencies, 9 + 5 + 1 sections, 12 + 6 + 1 people.
-DEMO_CREATED = {"agency": 3, "section": 15, "person": 19, "chat_address": 40}
+DEMO_CREATED = {"agency": 3, "section": 16, "person": 19, "chat_address": 40}
 
 
 def parse(path: Path, text: str | None = None) -> OrgFile:
@@ -97,7 +97,7 @@ def test_demo_yaml_imports_every_agency_section_person_and_address(
     assert demo.not_in_file == []
     assert counts(engine) == {
         "Agency": 3,
-        "Section": 15,
+        "Section": 16,
         "Person": 19,
         "ChatAddress": 40,
         "AuditEntry": sum(DEMO_CREATED.values()),
@@ -131,7 +131,9 @@ def test_demo_yaml_imports_every_agency_section_person_and_address(
     ]
     pricing = next(s for s in agencies["demo-market"]["sections"] if s["code"] == "pricing")
     assert pricing["people"] == []
-    gov_people = agencies["demo-gov"]["sections"][0]["people"]
+    gov_sections = {s["code"]: s for s in agencies["demo-gov"]["sections"]}
+    assert gov_sections["office"]["people"] == []  # the annual report's listed section
+    gov_people = gov_sections["disclosure"]["people"]
     assert [(p["name"], p["role"]) for p in gov_people] == [("申演示", "gov_office")]
 
 

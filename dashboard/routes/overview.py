@@ -1,0 +1,112 @@
+"""The overview (首页): overdue and due-this-week per section, this year's on-time rates and
+the monthly trend; for the government office, the ranking of agencies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from dashboard import stats
+from dashboard.board import obligation_title
+from dashboard.scope import SectionInfo, agencies_in, scope_for, sections_in
+from dashboard.web import Svc, WebViewer, language, render
+from db.context import PermissionDenied
+from reports.model import TimelinessRow
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class SectionRow:
+    section: SectionInfo
+    overdue: int
+    due_week: int
+    figures: TimelinessRow | None
+
+
+def week_end(at: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """24:00 of this week's Sunday (local), as a UTC instant."""
+    today = at.astimezone(tz).date()
+    return stats.local_midnight(today + dt.timedelta(days=7 - today.weekday()), tz)
+
+
+@router.get("/", include_in_schema=False)
+def overview(request: Request, viewer: WebViewer, svc: Svc, agency: str | None = None) -> Response:
+    at = svc.now()
+    domain = svc.domain()
+    tz = domain.tz
+    year = at.astimezone(tz).year
+    lang = language(request)
+    with svc.db.read() as session:
+        scope = scope_for(session, viewer, agency)
+        sections = sections_in(session, scope)
+        agencies = agencies_in(session, scope) if viewer.all_agencies else []
+        overdue = stats.overdue_by_section(session, scope, at=at)
+        end = week_end(at, tz)
+        due_week = stats.due_by_section(session, scope, start=at, end=end)
+        soon = stats.due_soon(session, scope, start=at, end=end, limit=15)
+        figures = svc.cached(
+            ("year", scope, year, at.astimezone(tz).date()),
+            lambda fresh: stats.yearly_timeliness(fresh, scope, year=year, at=at, tz=tz),
+        )
+    rows = [
+        SectionRow(
+            section=section,
+            overdue=overdue.get(section_id, 0),
+            due_week=due_week.get(section_id, 0),
+            figures=figures.by_section.get(section_id),
+        )
+        for section_id, section in sections.items()
+        if section.active or overdue.get(section_id) or due_week.get(section_id)
+    ]
+    rows.sort(key=lambda row: (-row.overdue, row.section.agency_code, row.section.id))
+    soon_rows = [
+        {
+            "id": task_id,
+            "title": title,
+            "section": sections.get(section_id),
+            "obligation": obligation_title(domain.catalog, code, lang),
+            "due_date": due_date,
+            "due_at": due_at,
+            "provisional": provisional,
+        }
+        for task_id, title, section_id, code, due_date, due_at, provisional in soon
+    ]
+    return render(
+        request,
+        "overview.html",
+        {
+            "year": year,
+            "rows": rows,
+            "overdue_total": sum(overdue.values()),
+            "due_week_total": sum(due_week.values()),
+            "year_total": figures.total,
+            "trend": figures.trend(year),
+            "soon": soon_rows,
+            "agencies": agencies,
+            "agency": agency or "",
+        },
+    )
+
+
+@router.get("/agencies", include_in_schema=False)
+def ranking(request: Request, viewer: WebViewer, svc: Svc, year: int | None = None) -> Response:
+    """政务公开办: every agency ranked by this year's on-time rate."""
+    if viewer.role != "gov_office":
+        raise PermissionDenied(f"{viewer.username}: only the government office ranks agencies")
+    at = svc.now()
+    tz = svc.domain().tz
+    this_year = at.astimezone(tz).year
+    chosen = year if year is not None and 2004 <= year <= this_year else this_year
+    ranks = svc.cached(
+        ("ranking", chosen),
+        lambda session: stats.agency_ranking(session, year=chosen, tz=tz, at=at),
+    )
+    return render(
+        request,
+        "agencies.html",
+        {"ranks": ranks, "year": chosen, "years": list(range(this_year, this_year - 5, -1))},
+    )

@@ -1,0 +1,249 @@
+"""What every page handler shares: the app's services, the viewer, and rendering.
+
+Handlers are plain functions that take the request and a :class:`Viewer` (the logged-in
+user as a ledger actor) and return :func:`render`'s response. Templates get the language,
+``tr(zh, en)``, the CSRF token and the flash messages from here, so no template reads the
+session or the settings itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session, select
+
+from dashboard import i18n
+from dashboard.config import DashboardConfig
+from dashboard.database import Database
+from dashboard.security import (
+    CSRF_FIELD,
+    LoginLimiter,
+    LoginRequired,
+    Viewer,
+    csrf_token,
+    session_stamp,
+    viewer_for,
+)
+from dashboard.stats import StatsCache
+from db.context import Domain
+from db.models import User
+from obligations.catalog import EventType
+from obligations.timeliness import Timeliness
+from obligations.workdays import DayKind
+
+T = TypeVar("T")
+HERE = Path(__file__).resolve().parent
+TEMPLATES_DIR = HERE / "templates"
+STATIC_DIR = HERE / "static"
+
+
+@dataclass
+class Services:
+    """Everything a handler needs besides the request; one per app."""
+
+    db: Database
+    domain_source: Callable[[], Domain]
+    config: DashboardConfig
+    secret_key: str
+    templates: Jinja2Templates
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    stats: StatsCache = field(default_factory=StatsCache)
+    _override: Domain | None = None
+    _override_base: Domain | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def domain(self) -> Domain:
+        """The current domain; after a notice upload, its new calendar until the source
+        itself hands out a new domain."""
+        base = self.domain_source()
+        with self._lock:
+            if self._override is not None and self._override_base is base:
+                return self._override
+            self._override = None
+            return base
+
+    def domain_changed(self, new: Domain) -> None:
+        with self._lock:
+            self._override_base = self.domain_source()
+            self._override = new
+        self.stats.clear()
+        if self.config.on_domain_change is not None:
+            self.config.on_domain_change(new)
+
+    def cached(self, key: Hashable, compute: Callable[[Session], T]) -> T:
+        """``compute(session)`` through the stats cache, on a session of its own."""
+
+        def run() -> T:
+            with self.db.read() as session:
+                return compute(session)
+
+        return self.stats.get(key, run)
+
+    def now(self) -> dt.datetime:
+        at = self.config.clock()
+        if at.tzinfo is None:
+            raise ValueError("the dashboard clock must return an aware datetime")
+        return at
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def make_services(
+    *, engine: Any, domain: Callable[[], Domain], config: DashboardConfig
+) -> Services:
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    env = templates.env
+    env.auto_reload = False  # package files: no stat() of every template on every page
+    env.globals.update(
+        role_label=lambda lang, key: i18n.label(i18n.ROLE_LABELS, lang, key),
+        status_label=lambda lang, key: i18n.label(i18n.STATUS_LABELS, lang, key),
+        clock_label=lambda lang, key: i18n.label(i18n.CLOCK_LABELS, lang, key),
+        action_label=lambda lang, key: i18n.label(i18n.ACTION_LABELS, lang, key),
+        extension_label=lambda lang, key: i18n.label(i18n.EXTENSION_LABELS, lang, key),
+        event_label=_event_label,
+        timeliness_label=_timeliness_label,
+        day_kind_label=lambda lang, kind: DayKind(kind).label(lang),
+        percent=_percent,
+        qs=_query,
+    )
+    env.filters["local"] = _local_filter
+    return Services(
+        db=Database(engine),
+        domain_source=domain,
+        config=config,
+        secret_key=config.secret_key or secrets.token_urlsafe(32),
+        templates=templates,
+        stats=StatsCache(ttl_seconds=config.stats_cache_seconds),
+    )
+
+
+def _event_label(lang: str, value: str) -> str:
+    try:
+        return EventType(value).label(lang)
+    except ValueError:
+        return value
+
+
+def _timeliness_label(lang: str, value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return Timeliness(value).label(lang)
+    except ValueError:
+        return value
+
+
+def _percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _query(params: Mapping[str, Any], **changes: Any) -> str:
+    """A query string from ``params`` with ``changes`` applied (None removes a key)."""
+    merged = {key: value for key, value in params.items() if value not in (None, "")}
+    for key, value in changes.items():
+        if value in (None, ""):
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return urlencode(merged)
+
+
+def _local_filter(value: dt.datetime | None, tz: dt.tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return ""
+    return value.astimezone(tz).strftime(fmt)
+
+
+def language(request: Request) -> str:
+    default = services(request).config.language
+    return i18n.normalise(request.cookies.get(i18n.LANG_COOKIE), i18n.normalise(default))
+
+
+def current_viewer(request: Request) -> Viewer:
+    """The logged-in user; :class:`LoginRequired` (a redirect to /login) otherwise."""
+    uid = request.session.get("uid")
+    if not isinstance(uid, int):
+        raise LoginRequired()
+    svc = services(request)
+    with svc.db.read() as session:
+        user = session.exec(select(User).where(User.id == uid)).first()
+    if user is None or not user.active:
+        request.session.clear()
+        raise LoginRequired()
+    stamp = request.session.get("stamp")
+    if not isinstance(stamp, str) or not secrets.compare_digest(
+        stamp, session_stamp(svc.secret_key, user)
+    ):
+        request.session.clear()
+        raise LoginRequired()
+    viewer = viewer_for(user)
+    request.state.viewer = viewer
+    return viewer
+
+
+WebViewer = Annotated[Viewer, Depends(current_viewer)]
+Svc = Annotated[Services, Depends(services)]
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    """A message shown once on the next page (after a redirect)."""
+    messages = list(request.session.get("flash", []))
+    messages.append([kind, message])
+    request.session["flash"] = messages[-5:]
+
+
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    viewer: Viewer | None = None,
+) -> HTMLResponse:
+    svc = services(request)
+    lang = language(request)
+    domain = svc.domain()
+    messages = request.session.pop("flash", []) if "flash" in request.session else []
+
+    def tr(zh: str, en: str) -> str:
+        return en if lang == "en" else zh
+
+    full: dict[str, Any] = {
+        "request": request,
+        "lang": lang,
+        "tr": tr,
+        "csrf_field": CSRF_FIELD,
+        "csrf_token": csrf_token(request),
+        "viewer": viewer or getattr(request.state, "viewer", None),
+        "flashes": messages,
+        "tz": domain.tz,
+        "path": request.url.path,
+        "errors": {},
+        "form": {},
+    }
+    full.update(context or {})
+    return svc.templates.TemplateResponse(request, template, full, status_code=status_code)
+
+
+def redirect(url: str, status_code: int = 303) -> RedirectResponse:
+    return RedirectResponse(url, status_code=status_code)
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """A local path to go back to; anything else (another host, a scheme) becomes ``default``."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    return value
