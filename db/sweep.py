@@ -241,3 +241,43 @@ def has_due_tasks(engine: Engine, *, at: dt.datetime) -> bool:
             .limit(1)
         ).first()
     return found is not None
+
+
+def queue_notices(
+    session: Session,
+    *,
+    text: str,
+    key: str,
+    at: dt.datetime,
+    roles: tuple[str, ...] = (Role.OFFICE.value,),
+    agency_code: str | None = None,
+) -> int:
+    """Queue one immediate notice (e.g. the monthly bulletin) to everyone with ``roles``.
+
+    ``agency_code`` None addresses those roles in every agency. ``key`` makes it idempotent:
+    queuing the same bulletin twice sends it once.
+    """
+    statement = select(Person).where(col(Person.active), col(Person.role).in_(roles))
+    if agency_code is not None:
+        agency = session.exec(select(Agency).where(Agency.code == agency_code)).first()
+        if agency is None:
+            return 0
+        statement = statement.where(Person.agency_id == agency.id)
+    rows = [
+        {
+            "agency_id": person.agency_id,
+            "dedupe_key": f"{key}|{person.id}",
+            "task_id": None,
+            "person_id": person.id,
+            "stage": key.split("|", 1)[0][:40],
+            "window": window_key(None),
+            "immediate": True,
+            "payload": {"notice": text},
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+        }
+        for person in session.exec(statement).all()
+    ]
+    return insert_outbox(session, rows)

@@ -33,7 +33,7 @@ from db.context import Actor, Domain
 from db.engine import session_scope
 from db.models import Agency, OutboxMessage
 from db.spawn import EventResult, SpawnResult, record_event, spawn_recurring
-from db.sweep import SweepReport, has_due_tasks, sweep
+from db.sweep import SweepReport, has_due_tasks, queue_notices, sweep
 from flows.errors import FlowError, PayloadError
 from notifier.base import Channel
 from notifier.deliver import DeliverReport, deliver
@@ -459,7 +459,27 @@ def bulletin_job(
 ) -> Any:
     """Compile the bulletin of ``month`` (default: the month before ``at``) with ``build``."""
     key = bulletin_month(at, domain, month)
-    return retry.run(lambda: build(engine, domain, month=key, at=at), what=f"bulletin {key}")
+    result = retry.run(lambda: build(engine, domain, month=key, at=at), what=f"bulletin {key}")
+    messages: dict[str, str] = getattr(result, "messages", {}) or {}
+    if messages:
+        # The office circulates its bulletin (一月一通报); the government office gets the whole
+        # government's. Idempotent by (month, agency, person).
+        def push() -> int:
+            with session_scope(engine) as session:
+                return sum(
+                    queue_notices(
+                        session,
+                        text=text,
+                        key=f"bulletin|{key}|{code}",
+                        at=at,
+                        roles=("gov_office",) if code == "*" else ("office",),
+                        agency_code=None if code == "*" else code,
+                    )
+                    for code, text in messages.items()
+                )
+
+        retry.run(push, what=f"queue bulletin {key}")
+    return result
 
 
 def year_report_job(

@@ -256,3 +256,21 @@ def test_a_failing_channel_does_not_stop_others(engine: Engine, ledger: Any, dom
     assert report.retried_rows >= 1  # the leader's e-mail
     assert any(a == "1001" for a, _ in telegram.sent)
     assert count(engine, Person) == 3
+
+
+def test_monthly_bulletin_is_pushed_to_the_office_once(
+    engine: Engine, ledger: Any, domain: Any
+) -> None:
+    from flows.jobs import bulletin_job
+    from reports.hooks import bulletin
+
+    telegram = Recorder()
+    channels = {"telegram": telegram, "console": ConsoleChannel()}
+    at = local(2026, 12, 1, 8, 0)
+    bulletin_job(engine, domain, at=at, build=bulletin)
+    bulletin_job(engine, domain, at=at, build=bulletin)  # a retried run queues nothing new
+    run_deliver(engine, domain, channels, at)
+    office = [m for a, m in telegram.sent if a == "2001"]
+    assert len(office) == 1
+    assert "2026年11月" in (office[0].notice or "")
+    assert all(a != "1001" for a, _ in telegram.sent)  # chiefs are not sent the bulletin
