@@ -212,6 +212,14 @@ class OutboxMessage(SQLModel, table=True):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
+        # deliver's "was this person's digest for this window already sent?" check.
+        Index(
+            "ix_outbox_sent_person_window",
+            "person_id",
+            "window",
+            sqlite_where=text("status = 'sent'"),
+            postgresql_where=text("status = 'sent'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
