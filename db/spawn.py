@@ -22,6 +22,7 @@ from db.audit import AuditWriter
 from db.context import Actor, Domain
 from db.errors import LedgerError, NotFoundError
 from db.locks import check_day_not_locked
+from db.validation import clean_mapping, clean_text
 from db.models import Agency, ClockEventRow, Event, Section, Task, TaskStatus
 from db.tasks import stages_of
 from obligations.catalog import EventType, Obligation, ResponsibleMode
@@ -224,11 +225,12 @@ def record_event(
     kind = event_type(event_type_name)
     agency = agency_by_code(session, agency_code)
     actor.check_write(agency.id or 0, None)
-    cleaned = validate_attributes(kind, attributes or {})
+    cleaned = validate_attributes(kind, clean_mapping(attributes or {}, field="attribute"))
+    title = clean_text(title, field="title")
     check_day_not_locked(session, agency.id or 0, occurred_at, f"event {kind.value}")
     domain.calendar.kind(occurred_at.astimezone(domain.tz).date())  # range check, clear message
     if external_id is not None:
-        external_id = external_id.strip() or None
+        external_id = clean_text(external_id, field="external_id", max_length=200) or None
     if external_id is not None:
         existing = session.exec(
             select(Event).where(Event.agency_id == agency.id, Event.external_id == external_id)

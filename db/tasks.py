@@ -20,6 +20,7 @@ from db.context import Actor, Domain
 from db.errors import LedgerError, NotFoundError, TransitionError
 from db.locks import check_not_locked
 from db.models import ClockEventRow, Task, TaskStatus
+from db.validation import clean_text
 from obligations.clocks import ClockEvent, ClockEventKind, Deadline, compute_due
 from obligations.errors import ExtensionCapError
 from obligations.outcomes import check_outcome
@@ -168,7 +169,7 @@ def _aware(value: dt.datetime, name: str) -> dt.datetime:
 
 def check_evidence(url: str) -> str:
     """Evidence is an http(s) link to where the information was published."""
-    value = url.strip()
+    value = clean_text(url, field="evidence", max_length=2000)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
         raise LedgerError(
@@ -267,7 +268,8 @@ def pause(
     reason: str,
 ) -> Task:
     """中止计时: e.g. a third party is consulted (条例 Art.33 ¶2)."""
-    if not reason.strip():
+    reason = clean_text(reason, field="reason")
+    if not reason:
         raise LedgerError("pause needs a reason (e.g. 征求第三方意见)")
     event = ClockEvent(ClockEventKind.PAUSE, _aware(since or at, "since"), note=reason.strip())
     return _clock_change(
@@ -347,7 +349,9 @@ def extend(
     """延期 by ``amount`` units of the rule, approved by ``approver`` (office only)."""
     if amount <= 0:
         raise ExtensionCapError(f"an extension must add at least 1 unit, got {amount}")
-    if not approver.strip():
+    approver = clean_text(approver, field="approver", max_length=100)
+    reason = clean_text(reason, field="reason", max_length=1000)
+    if not approver:
         raise LedgerError("an extension needs the approver's name")
     event = ClockEvent(
         ClockEventKind.EXTEND, at, amount=amount, approver=approver.strip(), note=reason or None
@@ -455,7 +459,8 @@ def cancel(
     session: Session, task_id: int, domain: Domain, *, actor: Actor, at: dt.datetime, reason: str
 ) -> Task:
     """Cancel (e.g. spawned by mistake); needs a reason, office only. Not counted in statistics."""
-    if not reason.strip():
+    reason = clean_text(reason, field="reason")
+    if not reason:
         raise LedgerError("cancel needs a reason")
     task = get_task(session, task_id, actor)
     check_not_locked(session, task, at, action="cancel")
@@ -473,7 +478,8 @@ def reopen(
     session: Session, task_id: int, domain: Domain, *, actor: Actor, at: dt.datetime, reason: str
 ) -> Task:
     """Reopen a done or cancelled task (office only); its closing facts are cleared."""
-    if not reason.strip():
+    reason = clean_text(reason, field="reason")
+    if not reason:
         raise LedgerError("reopen needs a reason")
     task = get_task(session, task_id, actor)
     check_not_locked(session, task, at, action="reopen")

@@ -254,6 +254,13 @@ def test_cancel_and_reopen(engine: Engine, bureau: Any, domain: Any, system: Act
             NotFoundError,
             "task 999999 does not exist",
         ),
+        (
+            lambda s, d, a, t: ops.cancel(
+                s, t, d, actor=a, at=local(2026, 3, 5, 9), reason="误\x00登记"
+            ),
+            LedgerError,
+            "control character U\\+0000",
+        ),
     ],
     ids=[
         "bad-url",
@@ -264,6 +271,7 @@ def test_cancel_and_reopen(engine: Engine, bureau: Any, domain: Any, system: Act
         "reopen-open",
         "blank-reason",
         "unknown-task",
+        "nul-byte",
     ],
 )
 def test_bad_operations_are_refused_and_change_nothing(
