@@ -22,9 +22,9 @@ from db.audit import AuditWriter
 from db.context import Actor, Domain
 from db.errors import LedgerError, NotFoundError
 from db.locks import check_day_not_locked
-from db.validation import clean_mapping, clean_text
 from db.models import Agency, ClockEventRow, Event, Section, Task, TaskStatus
 from db.tasks import stages_of
+from db.validation import clean_mapping, clean_text
 from obligations.catalog import EventType, Obligation, ResponsibleMode
 from obligations.clocks import ClockEvent, ClockEventKind, compute_due
 from obligations.events import event_type, request_start, validate_attributes
