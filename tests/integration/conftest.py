@@ -64,6 +64,14 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     made = make_engine(url)
     upgrade(made)
     with made.begin() as connection:
+        # A connection an earlier (failed) test leaked would block TRUNCATE: end them first,
+        # so one failure cannot turn every later PostgreSQL test into an error.
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
         names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         connection.execute(
