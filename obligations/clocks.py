@@ -276,17 +276,19 @@ def compute_due(
     )
 
 
-_MIDNIGHTS: dict[tuple[dt.tzinfo, int], dt.datetime] = {}
+_MIDNIGHTS: dict[dt.tzinfo, dict[dt.date, dt.datetime]] = {}
 
 
 def _end_of_day(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
     """24:00 local of ``day`` as a UTC instant (memoised: a pure function of the date)."""
-    key = (tz, day.toordinal())
-    moment = _MIDNIGHTS.get(key)
+    table = _MIDNIGHTS.get(tz)
+    if table is None:
+        table = _MIDNIGHTS.setdefault(tz, {})
+    moment = table.get(day)
     if moment is None:
         moment = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz).astimezone(UTC)
-        if len(_MIDNIGHTS) < 100_000:
-            _MIDNIGHTS[key] = moment
+        if len(table) < 100_000:
+            table[day] = moment
     return moment
 
 
@@ -296,26 +298,35 @@ def _single_start(
     """The common case, kept lean: a clock with only its start event (no explanation)."""
     if event.kind is not ClockEventKind.START:
         raise ClockError(f"a clock must begin with a start event, not {event.kind.value}")
-    anchor_date = event.at.astimezone(tz).date()
+    at = event.at
+    anchor_date = (at if at.tzinfo is tz else at.astimezone(tz)).date()
     regime = None
     if rule.regimes:
         rule, regime = rule.for_start(anchor_date)
     unit = rule.unit
-    uses_calendar = True
     if unit is Unit.WORKING_DAY:
-        due_date = calendar.add_workdays(anchor_date, rule.amount)
+        due_date, provisional = calendar.working_day_due(anchor_date, rule.amount)
+        return Deadline(
+            rule=rule,
+            start_date=anchor_date,
+            due_date=due_date,
+            due_at=_end_of_day(due_date, tz),
+            provisional=provisional,
+            provisional_years=calendar.provisional_years(anchor_date, due_date)
+            if provisional
+            else (),
+            regime=regime,
+        )
+    if unit is Unit.DAY:
+        due_date = anchor_date + dt.timedelta(days=rule.amount)
+    elif unit is Unit.MONTH:
+        due_date = _add_months(anchor_date, rule.amount)
     else:
-        uses_calendar = rule.roll_forward
-        if unit is Unit.DAY:
-            due_date = anchor_date + dt.timedelta(days=rule.amount)
-        elif unit is Unit.MONTH:
-            due_date = _add_months(anchor_date, rule.amount)
-        else:
-            due_date = _fixed_date(rule, anchor_date, 0)
-        due_date = calendar.roll_forward(due_date) if rule.roll_forward else due_date
-        calendar.kind(due_date)  # range check
+        due_date = _fixed_date(rule, anchor_date, 0)
+    due_date = calendar.roll_forward(due_date) if rule.roll_forward else due_date
+    calendar.kind(due_date)  # range check
     provisional_years: tuple[int, ...] = ()
-    if uses_calendar and calendar.is_provisional(anchor_date, due_date):
+    if rule.roll_forward and calendar.is_provisional(anchor_date, due_date):
         provisional_years = calendar.provisional_years(anchor_date, due_date)
     return Deadline(
         rule=rule,

@@ -321,6 +321,7 @@ class WorkdayCalendar:
     _provisional_years: frozenset[int] = field(repr=False)
     _prov_starts: list[int] = field(repr=False)
     _prov_ends: list[int] = field(repr=False)
+    _first_provisional: int = field(repr=False, default=0)
 
     @classmethod
     def build(
@@ -404,6 +405,7 @@ class WorkdayCalendar:
             _provisional_years=frozenset(provisional),
             _prov_starts=[start for start, _ in spans],
             _prov_ends=[stop for _, stop in spans],
+            _first_provisional=spans[0][0] if spans else end + 1,
         )
 
     # ----------------------------------------------------------------- single days
@@ -460,6 +462,23 @@ class WorkdayCalendar:
                 f"{self.first_year}..{self.last_year}"
             )
         return dt.date.fromordinal(workdays[position])
+
+    def working_day_due(self, day: dt.date, n: int) -> tuple[dt.date, bool]:
+        """``add_workdays(day, n)`` for n ≥ 0 and whether [day, due] is provisional, in one
+        step: the hot path of deadline computation."""
+        ordinal = day.toordinal()
+        if n <= 0 or ordinal < self._base or ordinal - self._base >= len(self._kinds):
+            due = self.add_workdays(day, n)
+            return due, self.is_provisional(day, due)
+        workdays = self._workdays
+        position = bisect_right(workdays, ordinal) + n - 1
+        if position >= len(workdays):
+            self.add_workdays(day, n)  # raises with the range in the message
+        due_ordinal = workdays[position]
+        if due_ordinal < self._first_provisional:
+            return dt.date.fromordinal(due_ordinal), False
+        due = dt.date.fromordinal(due_ordinal)
+        return due, self.is_provisional(day, due)
 
     def workdays_between(self, start: dt.date, end: dt.date) -> int:
         """Working days in (start, end]; negative when ``end`` is before ``start``."""
