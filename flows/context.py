@@ -61,12 +61,20 @@ class FlowSettings(BaseSettings):
     wecom_base_url: str = "https://qyapi.weixin.qq.com"
     dingtalk_base_url: str = "https://oapi.dingtalk.com"
     feishu_base_url: str = "https://open.feishu.cn"
+    # Signed robots: webhook token → secret, as JSON, e.g. '{"b955…": "SEC0f3d…"}'.
+    dingtalk_secrets: dict[str, str] = Field(
+        default_factory=dict, description="DingTalk robot access token → 加签 secret"
+    )
+    feishu_secrets: dict[str, str] = Field(
+        default_factory=dict, description="Feishu bot hook token → 签名校验 secret"
+    )
     smtp_host: str | None = None
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_sender: str = "gongkai@localhost"
     smtp_starttls: bool = False
+    smtp_ssl: bool = Field(default=False, description="Implicit TLS (port 465)")
 
     @field_validator("telegram_token", "smtp_password")
     @classmethod
@@ -124,12 +132,15 @@ class FlowContext:
             wecom_base_url=settings.wecom_base_url,
             dingtalk_base_url=settings.dingtalk_base_url,
             feishu_base_url=settings.feishu_base_url,
+            dingtalk_secrets=settings.dingtalk_secrets,
+            feishu_secrets=settings.feishu_secrets,
             smtp_host=settings.smtp_host,
             smtp_port=settings.smtp_port,
             smtp_user=settings.smtp_user,
             smtp_password=settings.smtp_password,
             smtp_sender=settings.smtp_sender,
             smtp_starttls=settings.smtp_starttls,
+            smtp_ssl=settings.smtp_ssl,
         ) as channels:
             yield channels
 

@@ -183,12 +183,15 @@ def _channels(settings: Settings, limiter: RateLimiter) -> Mapping[str, Channel]
         wecom_base_url=settings.wecom_base_url,
         dingtalk_base_url=settings.dingtalk_base_url,
         feishu_base_url=settings.feishu_base_url,
+        dingtalk_secrets=settings.dingtalk_secrets,
+        feishu_secrets=settings.feishu_secrets,
         smtp_host=settings.smtp_host,
         smtp_port=settings.smtp_port,
         smtp_user=settings.smtp_user,
         smtp_password=settings.smtp_password,
         smtp_sender=settings.smtp_sender,
         smtp_starttls=settings.smtp_starttls,
+        smtp_ssl=settings.smtp_ssl,
     )
 
 

@@ -51,12 +51,20 @@ class Settings(BaseSettings):
     wecom_base_url: str = "https://qyapi.weixin.qq.com"
     dingtalk_base_url: str = "https://oapi.dingtalk.com"
     feishu_base_url: str = "https://open.feishu.cn"
+    # Signed robots: webhook token → secret, as JSON, e.g. '{"b955…": "SEC0f3d…"}'.
+    dingtalk_secrets: dict[str, str] = Field(
+        default_factory=dict, description="DingTalk robot access token → 加签 secret"
+    )
+    feishu_secrets: dict[str, str] = Field(
+        default_factory=dict, description="Feishu bot hook token → 签名校验 secret"
+    )
     smtp_host: str | None = None
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_sender: str = "gongkai@localhost"
     smtp_starttls: bool = False
+    smtp_ssl: bool = Field(default=False, description="Implicit TLS (port 465)")
 
     @field_validator("timezone")
     @classmethod

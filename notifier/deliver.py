@@ -17,6 +17,7 @@ the person is tried, and the office is told.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections import defaultdict
@@ -227,11 +228,28 @@ def build_message(
         lang=lang,
         urgent=urgent,
         link=dashboard_url,
-        actions=tuple(
-            (("已完成" if lang == "zh" else "Done") + f" #{task_id}", f"done:{task_id}")
-            for task_id in sorted(items)
-        )[:10],
+        actions=_actions(person, items, tasks, lang),
     )
+
+
+def _actions(
+    person: Person, items: Mapping[int, DigestItem], tasks: Mapping[int, Task], lang: str
+) -> tuple[tuple[str, str], ...]:
+    """已完成 / 申请延期 buttons for the first ten tasks; none for leaders (read only).
+
+    申请延期 only where the task's rule allows an extension at all (the bot checks the
+    remaining room when it is pressed).
+    """
+    if person.role == Role.LEADER.value:
+        return ()
+    done, extend = ("已完成", "申请延期") if lang == "zh" else ("Done", "Extension")
+    actions: list[tuple[str, str]] = []
+    for task_id in sorted(items)[:10]:
+        actions.append((f"{done} #{task_id}", f"done:{task_id}"))
+        task = tasks.get(task_id)
+        if task is not None and (task.rule.get("deadline") or {}).get("extension"):
+            actions.append((f"{extend} #{task_id}", f"ext:{task_id}"))
+    return tuple(actions)
 
 
 def _addresses(session: Session, person_ids: set[int]) -> dict[int, list[ChatAddress]]:
@@ -297,8 +315,11 @@ async def deliver(
     dashboard_url: str | None = None,
     lease: dt.timedelta = DEFAULT_LEASE,
     clock: Callable[[], dt.datetime] | None = None,
+    concurrency: int = 16,
 ) -> DeliverReport:
     """One delivery pass (see the module docstring for the guarantees).
+
+    Up to ``concurrency`` messages are in flight at once (1: one after the other).
 
     ``clock`` tells the time during the pass (the flows pass their clock; default: ``at``
     throughout): before each message the claim on its rows is renewed until ``clock() +
@@ -354,19 +375,27 @@ async def deliver(
                     ),
                 )
             )
-    for person, members, message in plans:
-        await _send_one(
-            engine,
-            person,
-            members,
-            message,
-            addresses.get(person.id or 0, []),
-            channels,
-            at,
-            report,
-            worker=worker,
-            until=(clock() if clock else at) + lease,
-        )
+    # Sends overlap: each channel paces itself (Telegram's shared limiter, the robots' own
+    # limits), so a pass is not bound by one network round trip per person. The ledger
+    # writes around each send are synchronous and never interleave.
+    gate = asyncio.Semaphore(max(concurrency, 1))
+
+    async def send(person: Person, members: list[OutboxMessage], message: Message | None) -> None:
+        async with gate:
+            await _send_one(
+                engine,
+                person,
+                members,
+                message,
+                addresses.get(person.id or 0, []),
+                channels,
+                at,
+                report,
+                worker=worker,
+                until=(clock() if clock else at) + lease,
+            )
+
+    await asyncio.gather(*(send(*plan) for plan in plans))
     return report
 
 

@@ -91,13 +91,22 @@ def render_markdown(message: Message) -> str:
     for state, members in grouped(message.items):
         lines.append(f"**{_HEADINGS[lang][state]}**")
         for item in members:
-            title = f"[{item.title}]({item.link})" if item.link else item.title
+            title = f"[{_link_text(item.title)}]({item.link})" if item.link else item.title
             lines.append(
                 f"- {title}（{item.section}）{due_label(item, lang)}，{item_status(item, lang)}"
             )
     if message.link:
         lines.append(f"[{'打开看板' if lang == 'zh' else 'Open the dashboard'}]({message.link})")
     return "\n".join(lines)
+
+
+def _link_text(text: str) -> str:
+    """Link text for the robots' markdown: a "]" in a title would end the link early.
+
+    The robots document no backslash escapes, so brackets become their full-width forms,
+    which Chinese titles use anyway.
+    """
+    return text.replace("[", "［").replace("]", "］")
 
 
 def render_telegram(message: Message, *, limit: int = TELEGRAM_LIMIT) -> list[str]:

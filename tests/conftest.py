@@ -26,6 +26,8 @@ POSTGRES_CONNECT_TIMEOUT_SECONDS = 2
 
 # Prefect's server reports usage to its vendor unless told not to; tests never reach out.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# python-telegram-bot 22 warns (an error here) unless durations are timedeltas.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 
 def running_in_ci() -> bool:

@@ -11,11 +11,17 @@ from gongkai.cli import (
     calendar_cmd,
     db_cmd,
     deadline_cmd,
+    deploy_cmd,
     event_cmd,
     import_cmd,
     obligations_cmd,
     org_cmd,
+    person_cmd,
+    report_cmd,
+    serve_cmd,
+    simulate_cmd,
     task_cmd,
+    user_cmd,
 )
 from gongkai.cli._common import new_app, show_error
 
@@ -30,6 +36,12 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(org_cmd.app, name="org")
 app.add_typer(import_cmd.app, name="import")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(user_cmd.app, name="user")
+app.add_typer(person_cmd.app, name="person")
+app.add_typer(report_cmd.app, name="report")
+app.command("serve")(serve_cmd.serve)
+app.command("simulate")(simulate_cmd.simulate)
+app.command("deploy")(deploy_cmd.deploy)
 
 
 def main() -> None:
