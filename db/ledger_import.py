@@ -76,7 +76,7 @@ from db.audit import AuditWriter
 from db.context import Actor, Domain
 from db.errors import ImportRowsError, LedgerError
 from db.models import Agency, Event, Section, Task, TaskStatus
-from db.spawn import _insert_tasks, _new_task_rows, _snapshot, agency_by_code, record_event
+from db.spawn import agency_by_code, insert_tasks, new_task_row, record_event, rule_snapshot
 from db.tasks import check_evidence, complete, extend, pause, restart, resume
 from obligations.catalog import Catalog, EventType, Feed, Obligation, ResponsibleMode
 from obligations.clocks import ClockEvent, ClockEventKind, Deadline, compute_due
@@ -1785,11 +1785,11 @@ def _write_duties(ctx: _Context, plans: Sequence[_DutyPlan], actor: Actor) -> li
     for position, plan in enumerate(plans):
         if plan.action == "create" and plan.period is not None:
             rows.append(
-                _new_task_rows(
+                new_task_row(
                     agency=ctx.agency,
                     section=plan.section,
                     obligation=plan.obligation,
-                    snapshot=_snapshot(plan.obligation),
+                    snapshot=rule_snapshot(plan.obligation),
                     dedupe_key=f"{plan.obligation.code}|{plan.section.id}|{plan.period.key}",
                     title=plan.title,
                     start_at=plan.start_at,
@@ -1800,7 +1800,7 @@ def _write_duties(ctx: _Context, plans: Sequence[_DutyPlan], actor: Actor) -> li
             )
             starts.append(plan.start_at)
             positions.append(position)
-    ids = _insert_tasks(session, rows, starts, actor=actor, at=at, audit=AuditWriter(session))
+    ids = insert_tasks(session, rows, starts, actor=actor, at=at, audit=AuditWriter(session))
     task_ids.update(zip(positions, ids, strict=True))
     # Event duties: the event once (through record_event, narrowed to the rows' duties of
     # the event's section), then the tasks it did not spawn.
@@ -1817,11 +1817,11 @@ def _write_duties(ctx: _Context, plans: Sequence[_DutyPlan], actor: Actor) -> li
         dedupe_key = f"{plan.obligation.code}|{plan.section.id}|event:{event.id}"
         spawned = session.exec(select(Task.id).where(Task.dedupe_key == dedupe_key)).first()
         if spawned is None:
-            row = _new_task_rows(
+            row = new_task_row(
                 agency=ctx.agency,
                 section=plan.section,
                 obligation=plan.obligation,
-                snapshot=_snapshot(plan.obligation),
+                snapshot=rule_snapshot(plan.obligation),
                 dedupe_key=dedupe_key,
                 title=f"{plan.obligation.title.zh}：{event.title}"
                 if event.title
@@ -1831,7 +1831,7 @@ def _write_duties(ctx: _Context, plans: Sequence[_DutyPlan], actor: Actor) -> li
                 at=at,
                 event_id=event.id,
             )
-            spawned = _insert_tasks(
+            spawned = insert_tasks(
                 session, [row], [plan.start_at], actor=actor, at=at, audit=AuditWriter(session)
             )[0]
         task_ids[position] = int(spawned)

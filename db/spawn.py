@@ -93,12 +93,12 @@ def _responsible(
     )
 
 
-def _snapshot(obligation: Obligation) -> dict[str, Any]:
+def rule_snapshot(obligation: Obligation) -> dict[str, Any]:
     snapshot: dict[str, Any] = obligation.model_dump(mode="json")
     return snapshot
 
 
-def _new_task_rows(
+def new_task_row(
     *,
     agency: Agency,
     section: Section,
@@ -139,7 +139,7 @@ def _new_task_rows(
     return task.model_dump(exclude={"id"})
 
 
-def _insert_tasks(
+def insert_tasks(
     session: Session,
     rows: list[dict[str, Any]],
     start_at: list[dt.datetime],
@@ -283,11 +283,11 @@ def record_event(
     rows: list[dict[str, Any]] = []
     starts: list[dt.datetime] = []
     for obligation, sections in targets:
-        snapshot = _snapshot(obligation)
+        snapshot = rule_snapshot(obligation)
         for target in sections:
             label = f"{obligation.title.zh}：{event.title}" if event.title else obligation.title.zh
             rows.append(
-                _new_task_rows(
+                new_task_row(
                     agency=agency,
                     section=target,
                     obligation=obligation,
@@ -301,7 +301,7 @@ def record_event(
                 )
             )
             starts.append(start_at)
-    ids = _insert_tasks(session, rows, starts, actor=actor, at=at, audit=audit)
+    ids = insert_tasks(session, rows, starts, actor=actor, at=at, audit=audit)
     return EventResult(event, created=True, task_ids=ids)
 
 
@@ -353,7 +353,7 @@ def spawn_recurring(
         }
         for obligation in obligations:
             assert obligation.trigger.every is not None
-            snapshot = _snapshot(obligation)
+            snapshot = rule_snapshot(obligation)
             targets = _responsible(session, agency, obligation, None)
             periods: list[Period] = [
                 p
@@ -372,7 +372,7 @@ def spawn_recurring(
                         continue
                     existing.add(key)
                     if template is None:
-                        template = _new_task_rows(
+                        template = new_task_row(
                             agency=agency,
                             section=section,
                             obligation=obligation,
@@ -388,5 +388,5 @@ def spawn_recurring(
                     starts.append(start_at)
                     result.created += 1
                     result.per_section[f"{agency.code}/{sections[section.id].code}"] += 1
-    _insert_tasks(session, rows, starts, actor=actor, at=at, audit=audit)
+    insert_tasks(session, rows, starts, actor=actor, at=at, audit=audit)
     return result
