@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from db.models import AuditEntry, AuditHead
@@ -194,7 +194,3 @@ def verify_chain(session: Session, *, batch: int = 5_000) -> tuple[int, list[str
             "the newest entries were deleted or changed"
         )
     return checked, problems
-
-
-def count_entries(session: Session) -> int:
-    return int(session.exec(select(func.count()).select_from(AuditEntry)).one())

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, or_, tuple_, update
 from sqlmodel import Session, col, select
 
+from db.claims import claim_rows
 from db.context import Domain
 from db.engine import session_scope
 from db.models import ChatAddress, Delivery, OutboxMessage, Person, Role, Task, TaskStatus
@@ -83,31 +84,16 @@ def claim_outbox(
     lease: dt.timedelta = DEFAULT_LEASE,
 ) -> list[int]:
     """Claim due pending rows (same pattern as task claims: SKIP LOCKED or conditional UPDATE)."""
-    candidates = (
-        select(OutboxMessage.id)
-        .where(_claimable(at))
-        .order_by(col(OutboxMessage.next_attempt_at))
-        .limit(limit)
+    claimed = claim_rows(
+        session,
+        OutboxMessage,
+        claimable=_claimable(at),
+        order_by=col(OutboxMessage.next_attempt_at),
+        at=at,
+        worker=worker,
+        limit=limit,
+        lease=lease,
     )
-    if session.get_bind().dialect.name == "postgresql":
-        ids = [
-            int(i)
-            for i in session.exec(candidates.with_for_update(skip_locked=True)).all()
-            if i is not None
-        ]
-        if not ids:
-            return []
-        statement = update(OutboxMessage).where(col(OutboxMessage.id).in_(ids), _claimable(at))
-    else:
-        statement = update(OutboxMessage).where(
-            col(OutboxMessage.id).in_(candidates.scalar_subquery()), _claimable(at)
-        )
-    result = session.execute(
-        statement.values(claimed_by=worker, claim_expires_at=at + lease).returning(
-            col(OutboxMessage.id)
-        )
-    )
-    claimed = [int(row[0]) for row in result]
     if claimed:
         claimed += _claim_rest_of_groups(session, claimed, at=at, worker=worker, lease=lease)
     return sorted(claimed)
@@ -153,9 +139,7 @@ def _claim_rest_of_groups(
 def _item(
     payload: Mapping[str, Any], task: Task | None, domain: Domain, at: dt.datetime, link: str | None
 ) -> DigestItem:
-    due_at = dt.datetime.fromisoformat(
-        task.due_at.isoformat() if task and task.due_at else payload["due_at"]
-    )
+    due_at = task.due_at if task and task.due_at else dt.datetime.fromisoformat(payload["due_at"])
     due_date = (
         task.due_date if task and task.due_date else dt.date.fromisoformat(payload["due_date"])
     )
