@@ -86,7 +86,7 @@ INSERT INTO task (
     working_days_margin, extended, version
 )
 SELECT
-    i, :agency, :section_base + (i % :sections),
+    i, :agency, :section_base + ((i / 100 + i) % :sections),
     CASE i % 4 WHEN 0 THEN :c0 WHEN 1 THEN :c1 WHEN 2 THEN :c2 ELSE :c3 END,
     'bench|' || i, NULL, NULL, '基准任务 bench task ' || i,
     CASE i % 4 WHEN 0 THEN :r0 WHEN 1 THEN :r1 WHEN 2 THEN :r2 ELSE :r3 END,
@@ -192,6 +192,7 @@ def serve(db: Path, port: int) -> None:
     from dashboard.app import DashboardConfig, create_app
     from db.context import Domain
     from db.engine import make_engine
+    from gongkai.serve import freeze_startup_heap
     from obligations.catalog import load_catalog
     from obligations.workdays import default_calendar
 
@@ -203,6 +204,7 @@ def serve(db: Path, port: int) -> None:
         domain=lambda: domain,
         config=DashboardConfig(clock=lambda: AT, secret_key=SECRET),
     )
+    freeze_startup_heap()  # as ``gongkai serve`` does once it is built
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

@@ -31,6 +31,11 @@ class DashboardConfig:
     max_upload_bytes: int = 256 * 1024
     #: Rows per page of the overdue board.
     page_size: int = 50
+    #: Worker threads that render the read-only pages (board, overview, section, task,
+    #: calendar …). One process holds one GIL: more threads than this only interleave the
+    #: same CPU and stretch every page's latency; exports, uploads and the API keep the
+    #: default pool, so a long export never holds up the board.
+    page_threads: int = 2
     #: Rows an export (CSV, xlsx) may hold at most.
     max_export_rows: int = 50_000
     #: Called with the new domain after a notice was loaded from the dashboard, so the

@@ -8,9 +8,9 @@ name one record check it with the ledger's ``Actor.check_read`` as well.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from dashboard.security import Viewer
@@ -77,24 +77,30 @@ class SectionInfo:
 
 def sections_in(session: Session, scope: ViewScope) -> dict[int, SectionInfo]:
     """The sections the scope covers, by id, in agency then section order."""
-    rows: Any = session.exec(
-        select(Section, Agency.code)
+    rows = session.execute(
+        sa_select(
+            col(Section.id),
+            col(Section.agency_id),
+            col(Agency.code),
+            col(Section.code),
+            col(Section.name),
+            col(Section.active),
+        )
         .join(Agency, col(Agency.id) == col(Section.agency_id))
         .where(*scope.section_filters())
         .order_by(col(Agency.code), col(Section.id))
     ).all()
-    found: dict[int, SectionInfo] = {}
-    for section, agency_code in rows:
-        assert section.id is not None
-        found[section.id] = SectionInfo(
-            id=section.id,
-            agency_id=section.agency_id,
+    return {
+        section_id: SectionInfo(
+            id=section_id,
+            agency_id=agency_id,
             agency_code=agency_code,
-            code=section.code,
-            name=section.name,
-            active=section.active,
+            code=code,
+            name=name,
+            active=active,
         )
-    return found
+        for section_id, agency_id, agency_code, code, name, active in rows
+    }
 
 
 def agencies_in(session: Session, scope: ViewScope) -> list[Agency]:

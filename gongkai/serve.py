@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import os
 import signal
@@ -41,6 +42,19 @@ log = logging.getLogger("gongkai.serve")
 
 #: How long the start waits for the web server to listen before giving up.
 START_TIMEOUT_SECONDS = 30.0
+
+
+def freeze_startup_heap() -> None:
+    """Move everything built at start (catalog, calendar tables, app, mappers) out of the
+    garbage collector's reach.
+
+    Those objects live as long as the process, yet every full collection walked them all
+    again: under load on the dashboard that showed as pauses of tens of milliseconds in the
+    slowest page views. ``gc.freeze`` leaves them out of later collections (they are never
+    freed, which they would not be anyway).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class ServeError(Exception):
@@ -259,6 +273,7 @@ async def serve(service: Service, *, started: float | None = None) -> None:
             service.runner.start()
         if service.bot is not None:
             await service.bot.start()
+        freeze_startup_heap()
         server_task = asyncio.create_task(_web(service.server, listener), name="uvicorn")
         await _wait_listening(service.server, server_task)
         if not server_task.done():

@@ -11,9 +11,9 @@ from sqlmodel import Session
 
 from dashboard import board, export
 from dashboard.board import BoardFilter
-from dashboard.scope import ViewScope, agencies_in, scope_for, sections_in
+from dashboard.scope import SectionInfo, ViewScope, agencies_in, scope_for, sections_in
 from dashboard.security import Viewer
-from dashboard.web import Services, Svc, WebViewer, language, render
+from dashboard.web import Services, Svc, WebViewer, language, page_view, render
 
 router = APIRouter()
 
@@ -88,7 +88,8 @@ class BoardQuery:
 
 def _resolve(
     svc: Services, viewer: Viewer, query: BoardQuery, lang: str, session: Session
-) -> tuple[ViewScope, BoardFilter, dict[str, str]]:
+) -> tuple[ViewScope, dict[int, SectionInfo], BoardFilter, dict[str, str]]:
+    """The scope, its sections and the checked filter of a board request."""
     errors = dict(query.errors)
     scope = scope_for(session, viewer, query.agency)
     sections = sections_in(session, scope)
@@ -107,10 +108,12 @@ def _resolve(
     if obligation and obligation not in svc.domain().catalog:
         errors["obligation"] = "未知公开事项" if lang == "zh" else "unknown obligation"
         obligation = None
-    return scope, BoardFilter(section_id, obligation, query.min_days, query.due_on), errors
+    filters = BoardFilter(section_id, obligation, query.min_days, query.due_on)
+    return scope, sections, filters, errors
 
 
 @router.get("/board", include_in_schema=False)
+@page_view
 def overdue_board(request: Request, viewer: WebViewer, svc: Svc) -> Response:
     lang = language(request)
     query = BoardQuery.parse(request, lang)
@@ -118,8 +121,7 @@ def overdue_board(request: Request, viewer: WebViewer, svc: Svc) -> Response:
     domain = svc.domain()
     size = svc.config.page_size
     with svc.db.read() as session:
-        scope, filters, errors = _resolve(svc, viewer, query, lang, session)
-        sections = sections_in(session, scope)
+        scope, sections, filters, errors = _resolve(svc, viewer, query, lang, session)
         agencies = agencies_in(session, scope) if viewer.all_agencies else []
         total = board.count(session, scope, filters, at=at, calendar=domain.calendar, tz=domain.tz)
         pages = max(1, -(-total // size))
@@ -163,8 +165,7 @@ def _export_rows(
     at = svc.now()
     domain = svc.domain()
     with svc.db.read() as session:
-        scope, filters, _errors = _resolve(svc, viewer, query, lang, session)
-        sections = sections_in(session, scope)
+        scope, sections, filters, _errors = _resolve(svc, viewer, query, lang, session)
         found = board.rows(
             session,
             scope,

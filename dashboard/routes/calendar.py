@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from dashboard import stats
 from dashboard.scope import scope_for
-from dashboard.web import Svc, WebViewer, language, render
+from dashboard.web import Svc, WebViewer, language, page_view, render
 from obligations.workdays import DayInfo, YearStatus
 
 router = APIRouter()
@@ -46,6 +46,7 @@ def _shift(year: int, month: int, delta: int) -> tuple[int, int]:
 
 
 @router.get("/calendar", include_in_schema=False)
+@page_view
 def calendar_page(
     request: Request,
     viewer: WebViewer,

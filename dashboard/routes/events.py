@@ -14,7 +14,7 @@ from dashboard.forms import Form
 from dashboard.routes.tasks import FormData
 from dashboard.scope import SectionInfo, ViewScope, agencies_in, scope_for, sections_in
 from dashboard.security import Viewer, check_csrf
-from dashboard.web import Services, Svc, WebViewer, flash, language, redirect, render
+from dashboard.web import Services, Svc, WebViewer, flash, language, page_view, redirect, render
 from db.context import PermissionDenied
 from db.models import Agency, Event, Task
 from db.spawn import record_event
@@ -184,6 +184,7 @@ def _page(
 
 
 @router.get("/events", include_in_schema=False)
+@page_view
 def events_page(
     request: Request, viewer: WebViewer, svc: Svc, agency: str | None = None
 ) -> Response:

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from starlette.datastructures import UploadFile
 
 from dashboard.security import Viewer, check_csrf
-from dashboard.web import Services, Svc, WebViewer, language, render
+from dashboard.web import Services, Svc, WebViewer, language, page_view, render
 from db.context import PermissionDenied
 from db.models import CalendarNotice, Section
 from db.notices import load_notice
@@ -73,6 +73,7 @@ def _page(
 
 
 @router.get("/notices", include_in_schema=False)
+@page_view
 def notices_page(request: Request, viewer: WebViewer, svc: Svc) -> Response:
     return _page(request, svc, viewer)
 

@@ -17,7 +17,7 @@ from dashboard.forms import MAX_ID, Form
 from dashboard.routes.tasks import FormData
 from dashboard.scope import ViewScope, agencies_in, scope_for, sections_in
 from dashboard.security import check_csrf
-from dashboard.web import Svc, WebViewer, language, render
+from dashboard.web import Svc, WebViewer, language, page_view, render
 from db.bindings import DEFAULT_CODE_TTL, issue_bind_code
 from db.context import PermissionDenied
 from db.models import ChatAddress, Person
@@ -33,6 +33,7 @@ def mask_email(address: str) -> str:
 
 
 @router.get("/org", include_in_schema=False)
+@page_view
 def org_page(request: Request, viewer: WebViewer, svc: Svc, agency: str | None = None) -> Response:
     with svc.db.read() as session:
         scope = scope_for(session, viewer, agency)

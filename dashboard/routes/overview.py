@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from dashboard import stats
 from dashboard.board import obligation_title
 from dashboard.scope import SectionInfo, agencies_in, scope_for, sections_in
-from dashboard.web import Svc, WebViewer, language, render
+from dashboard.web import Svc, WebViewer, language, page_view, render
 from db.context import PermissionDenied
 from reports.model import TimelinessRow
 
@@ -34,6 +34,7 @@ def week_end(at: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
 
 
 @router.get("/", include_in_schema=False)
+@page_view
 def overview(request: Request, viewer: WebViewer, svc: Svc, agency: str | None = None) -> Response:
     at = svc.now()
     domain = svc.domain()
@@ -44,23 +45,23 @@ def overview(request: Request, viewer: WebViewer, svc: Svc, agency: str | None =
         scope = scope_for(session, viewer, agency)
         sections = sections_in(session, scope)
         agencies = agencies_in(session, scope) if viewer.all_agencies else []
-        overdue = stats.overdue_by_section(session, scope, at=at)
         end = week_end(at, tz)
-        due_week = stats.due_by_section(session, scope, start=at, end=end)
+        counts = stats.open_counts_by_section(session, scope, at=at, end=end)
         soon = stats.due_soon(session, scope, start=at, end=end, limit=15)
         figures = svc.cached(
             ("year", scope, year, at.astimezone(tz).date()),
             lambda fresh: stats.yearly_timeliness(fresh, scope, year=year, at=at, tz=tz),
         )
+    none = stats.SectionCounts(0, 0)
     rows = [
         SectionRow(
             section=section,
-            overdue=overdue.get(section_id, 0),
-            due_week=due_week.get(section_id, 0),
+            overdue=counts.get(section_id, none).overdue,
+            due_week=counts.get(section_id, none).due_soon,
             figures=figures.by_section.get(section_id),
         )
         for section_id, section in sections.items()
-        if section.active or overdue.get(section_id) or due_week.get(section_id)
+        if section.active or counts.get(section_id, none) != none
     ]
     rows.sort(key=lambda row: (-row.overdue, row.section.agency_code, row.section.id))
     soon_rows = [
@@ -81,8 +82,8 @@ def overview(request: Request, viewer: WebViewer, svc: Svc, agency: str | None =
         {
             "year": year,
             "rows": rows,
-            "overdue_total": sum(overdue.values()),
-            "due_week_total": sum(due_week.values()),
+            "overdue_total": sum(item.overdue for item in counts.values()),
+            "due_week_total": sum(item.due_soon for item in counts.values()),
             "year_total": figures.total,
             "trend": figures.trend(year),
             "soon": soon_rows,
@@ -93,6 +94,7 @@ def overview(request: Request, viewer: WebViewer, svc: Svc, agency: str | None =
 
 
 @router.get("/agencies", include_in_schema=False)
+@page_view
 def ranking(request: Request, viewer: WebViewer, svc: Svc, year: int | None = None) -> Response:
     """政务公开办: every agency ranked by this year's on-time rate."""
     if viewer.role != "gov_office":

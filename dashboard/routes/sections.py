@@ -12,7 +12,7 @@ from dashboard.board import BoardFilter
 from dashboard.forms import RowId
 from dashboard.scope import ViewScope, sections_in
 from dashboard.security import Viewer, check_csrf
-from dashboard.web import Svc, WebViewer, language, render
+from dashboard.web import Svc, WebViewer, language, page_view, render
 from db.context import Actor, PermissionDenied
 from db.errors import NotFoundError
 from db.models import Person, Section
@@ -30,6 +30,7 @@ def _section(session: Session, viewer: Viewer, section_id: int) -> Section:
 
 
 @router.get("/sections/{section_id}", include_in_schema=False)
+@page_view
 def section_page(request: Request, section_id: RowId, viewer: WebViewer, svc: Svc) -> Response:
     lang = language(request)
     at = svc.now()

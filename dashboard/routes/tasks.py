@@ -20,7 +20,7 @@ from dashboard.board import due_text, obligation_title
 from dashboard.forms import MAX_ID, FieldErrors, Form, RowId
 from dashboard.scope import scope_for, sections_in
 from dashboard.security import Viewer, check_csrf
-from dashboard.web import Services, Svc, WebViewer, flash, language, redirect, render
+from dashboard.web import Services, Svc, WebViewer, flash, language, page_view, redirect, render
 from db import tasks as ledger
 from db.bindings import decide_extension, extension_room, pending_extensions, request_extension
 from db.context import PermissionDenied
@@ -176,6 +176,7 @@ def requests_for_task(session: Session, task_id: int) -> list[ExtensionRequest]:
 
 
 @router.get("/tasks/{task_id}", include_in_schema=False)
+@page_view
 def task_page(request: Request, task_id: RowId, viewer: WebViewer, svc: Svc) -> Response:
     lang = language(request)
     with svc.db.read() as session:
@@ -383,6 +384,7 @@ def _rerender(
 
 
 @router.get("/extensions", include_in_schema=False)
+@page_view
 def extension_queue(
     request: Request, viewer: WebViewer, svc: Svc, agency: str | None = None
 ) -> Response:
