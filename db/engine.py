@@ -13,11 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 BUSY_TIMEOUT_MS = 30_000
+
+#: Execution option of a connection that only reads: on SQLite its transaction begins
+#: DEFERRED (a snapshot, no write lock) instead of IMMEDIATE. See :func:`read_connection`.
+READ_ONLY_OPTION = "gongkai_read_only"
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -63,7 +67,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _enable_wal(cursor: Any) -> None:
@@ -82,6 +89,18 @@ def _enable_wal(cursor: Any) -> None:
             if "locked" not in str(exc) or attempt == 49:
                 raise
             time.sleep(0.05)
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A Core connection for reads only; its transaction is rolled back on close.
+
+    On SQLite it begins DEFERRED: it reads one WAL snapshot beside a running writer instead
+    of taking (or waiting up to the busy timeout for) the write lock, as every ledger
+    transaction does. On PostgreSQL it is an ordinary connection.
+    """
+    with engine.connect().execution_options(**{READ_ONLY_OPTION: True}) as connection:
+        yield connection
 
 
 @contextmanager

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from db.claims import claim_due_tasks
 from db.context import Domain
+from db.engine import read_connection
 from db.models import Agency, OutboxMessage, Person, Role, Section, Task
 from db.tasks import stages_of
 from obligations.schedule import Stage, StageKind, due_stages, next_stage
@@ -233,10 +234,14 @@ def sweep(
 
 
 def has_due_tasks(engine: Engine, *, at: dt.datetime) -> bool:
-    """The cheap check run before starting a sweep flow (no flow run when nothing is due)."""
-    with Session(engine) as session:
-        found = session.exec(
-            select(Task.id)
+    """The cheap check run before starting a sweep flow (no flow run when nothing is due).
+
+    It runs every minute, so it only reads (:func:`db.engine.read_connection`): it never
+    takes SQLite's write lock, nor waits for a writer that holds it.
+    """
+    with read_connection(engine) as connection:
+        found = connection.execute(
+            select(col(Task.id))
             .where(col(Task.next_action_at).is_not(None), col(Task.next_action_at) <= at)
             .limit(1)
         ).first()

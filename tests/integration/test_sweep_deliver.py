@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,7 @@ from db.context import Actor
 from db.engine import session_scope
 from db.models import ChatAddress, Delivery, OutboxMessage, Person, Task
 from db.spawn import record_event
-from db.sweep import sweep
+from db.sweep import has_due_tasks, sweep
 from notifier.base import Delivery as Sent
 from notifier.base import Message, PermanentDeliveryError, TransientDeliveryError
 from notifier.channels.console import ConsoleChannel
@@ -274,3 +275,30 @@ def test_monthly_bulletin_is_pushed_to_the_office_once(
     assert len(office) == 1
     assert "2026年11月" in (office[0].notice or "")
     assert all(a != "1001" for a, _ in telegram.sent)  # chiefs are not sent the bulletin
+
+
+def test_due_check_finds_due_tasks_and_reads_beside_a_writer(
+    engine: Engine, ledger: Any, domain: Any
+) -> None:
+    with Session(engine) as session:
+        first = session.exec(
+            select(func.min(Task.next_action_at)).where(Task.next_action_at.is_not(None))  # type: ignore[union-attr]
+        ).one()
+    assert first is not None
+    assert not has_due_tasks(engine, at=first - dt.timedelta(seconds=1))
+    assert has_due_tasks(engine, at=first)
+
+    # A writer holds the ledger's write lock (SQLite: BEGIN IMMEDIATE) and has not committed.
+    # The minute check must answer from its snapshot rather than wait for the lock.
+    answers: list[bool] = []
+    with session_scope(engine) as writer:
+        task = writer.get(Task, ledger["task_ids"][0])
+        assert task is not None
+        task.next_action_at = None
+        writer.add(task)
+        writer.flush()
+        checker = threading.Thread(target=lambda: answers.append(has_due_tasks(engine, at=first)))
+        checker.start()
+        checker.join(timeout=10)  # the busy timeout is 30 s: a waiting check is still waiting
+        assert not checker.is_alive(), "the due check waited for the writer's lock"
+    assert answers == [True]  # the snapshot before the writer's uncommitted change
