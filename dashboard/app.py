@@ -39,6 +39,7 @@ from dashboard.routes import (
     overview,
     sections,
     tasks,
+    users,
 )
 from dashboard.security import (
     SESSION_COOKIE,
@@ -265,7 +266,19 @@ def create_app(*, engine: Engine, domain: Callable[[], Domain], config: Dashboar
         """Liveness for the service manager and the tests: answers once the app is up."""
         return {"status": "ok"}
 
-    for module in (auth, overview, board, sections, tasks, events, calendar, org, notices, ics):
+    for module in (
+        auth,
+        overview,
+        board,
+        sections,
+        tasks,
+        events,
+        calendar,
+        org,
+        notices,
+        ics,
+        users,
+    ):
         app.include_router(module.router)
     app.include_router(api_v1.router)
 

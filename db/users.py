@@ -204,6 +204,29 @@ def set_password(
     return user
 
 
+def change_own_password(
+    session: Session, *, username: str, current: str, password: str, at: dt.datetime
+) -> User:
+    """A user changes their own password: the current one instead of an administrator."""
+    user = verify_password(session, username, current)
+    if user is None:
+        raise UserError("the current password is wrong")
+    _check_password(password)
+    user.password_hash = _hasher.hash(password)
+    session.add(user)
+    AuditWriter(session).write(
+        at=at,
+        actor=user.username,
+        action="set_password",
+        entity="user",
+        entity_id=str(user.id),
+        agency_id=user.agency_id,
+        after={"username": user.username, "by": "self"},
+    )
+    session.flush()
+    return user
+
+
 def set_active(
     session: Session, *, username: str, active: bool, actor: Actor, at: dt.datetime
 ) -> User:

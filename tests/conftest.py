@@ -3,6 +3,9 @@
 - Hypothesis profile ``ci`` (loaded under ``CI=true``): no deadline, reproduction blobs.
 - ``postgres_url``: the PostgreSQL URL for tests marked ``postgres``; skipped when the server
   is unreachable, a failure under ``CI=true``.
+- ``dashboard_support``: tests/integration/dashboard_support.py registered as a module, so
+  the dashboard, API and browser tests ``import dashboard_support as support`` (tests/ is
+  not a package: pytest's importlib mode).
 - ``network_guard`` (autouse): any connection to an address other than loopback or a unix
   socket, and any DNS lookup, fails the test (STYLE.md 7). Tests talk to real servers on
   127.0.0.1 / ::1 only.
@@ -10,9 +13,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -28,6 +33,22 @@ POSTGRES_CONNECT_TIMEOUT_SECONDS = 2
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # python-telegram-bot 22 warns (an error here) unless durations are timedeltas.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+
+def _register_dashboard_support() -> None:
+    name = "dashboard_support"
+    if name in sys.modules:
+        return
+    path = os.path.join(os.path.dirname(__file__), "integration", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+_register_dashboard_support()
 
 
 def running_in_ci() -> bool:

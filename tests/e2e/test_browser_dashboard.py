@@ -9,14 +9,13 @@ so a failure can be looked at afterwards. The browser is the system's ``/usr/bin
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import dashboard_support as support  # registered by tests/conftest.py
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,22 +28,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (/usr/bin/chromium)"),
 ]
 
-
-def _load_support() -> Any:
-    """The integration tier's dashboard helpers (seeding, uvicorn on loopback), by path."""
-    name = "dashboard_support"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "integration" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-support = _load_support()
 
 NOTICE_2027 = """year: 2027
 title: 国务院办公厅关于2027年部分节假日安排的通知

@@ -9,12 +9,10 @@ extensions): the audit chain must still verify afterwards.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+import dashboard_support as support  # registered by tests/conftest.py
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -24,22 +22,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from db.audit import verify_chain
-
-
-def _load_support() -> Any:
-    """tests/ is not a package (importlib mode): load the shared helpers by path, once."""
-    name = "dashboard_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-support = _load_support()
 
 #: Generated requests per operation and mode: 5 operations x 2 modes x 40 = 400 requests.
 EXAMPLES = 40

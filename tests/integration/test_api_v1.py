@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+import dashboard_support as support  # registered by tests/conftest.py
 import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from db.models import AuditEntry, Event, Task
-
-
-def _load_support() -> Any:
-    """tests/ is not a package (importlib mode): load the shared helpers by path, once."""
-    name = "dashboard_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-support = _load_support()
 
 
 @pytest.fixture
