@@ -24,6 +24,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 import datetime as dt  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
 from sqlalchemy import Engine, text  # noqa: E402
@@ -144,3 +145,16 @@ def bureau(engine: Engine):  # type: ignore[no-untyped-def]
             session.add(person)
         session.flush()
         return {"agency": agency, "sections": sections, "people": people}
+
+
+@pytest.fixture
+def site(
+    engine: Engine, bureau: Any, domain: Any, at: dt.datetime, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    """The bureau's dashboard on a live loopback server (``dashboard_support.build_site``):
+    the five personas' logins, three tasks, API and feed tokens."""
+    import dashboard_support as support  # registered by tests/conftest.py
+
+    support.fast_hashes(monkeypatch)
+    with support.running(support.build_site(engine, domain, at)) as running:
+        yield running

@@ -8,32 +8,19 @@ extensions): the audit chain must still verify afterwards.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
-import dashboard_support as support  # registered by tests/conftest.py
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from db.audit import verify_chain
 
 #: Generated requests per operation and mode: 5 operations x 2 modes x 40 = 400 requests.
 EXAMPLES = 40
-
-
-@pytest.fixture
-def site(
-    engine: Engine, bureau: Any, domain: Any, at: dt.datetime, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Any]:
-    support.fast_hashes(monkeypatch)
-    with support.running(support.build_site(engine, domain, at)) as running:
-        yield running
 
 
 @pytest.mark.slow

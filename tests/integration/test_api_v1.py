@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
-import dashboard_support as support  # registered by tests/conftest.py
 import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from db.models import AuditEntry, Event, Task
-
-
-@pytest.fixture
-def site(
-    engine: Engine, bureau: Any, domain: Any, at: dt.datetime, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Any]:
-    support.fast_hashes(monkeypatch)
-    with support.running(support.build_site(engine, domain, at)) as running:
-        yield running
 
 
 def api(site: Any, token: str = "cms") -> Any:

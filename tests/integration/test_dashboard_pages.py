@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import dashboard_support as support  # registered by tests/conftest.py
@@ -16,15 +14,6 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from db.models import AuditEntry, ExtensionRequest, Task
-
-
-@pytest.fixture
-def site(
-    engine: Engine, bureau: Any, domain: Any, at: dt.datetime, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Any]:
-    support.fast_hashes(monkeypatch)
-    with support.running(support.build_site(engine, domain, at)) as running:
-        yield running
 
 
 def task_row(engine: Engine, task_id: int) -> Task:

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import dashboard_support as support  # registered by tests/conftest.py
 import pytest
-from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from db.models import ApiToken, Event, Task, User
 
 SCRIPT = "<script>alert('xss')</script>"
-
-
-@pytest.fixture
-def site(
-    engine: Engine, bureau: Any, domain: Any, at: dt.datetime, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Any]:
-    support.fast_hashes(monkeypatch)
-    with support.running(support.build_site(engine, domain, at)) as running:
-        yield running
 
 
 def test_pages_need_a_login(site: Any) -> None:

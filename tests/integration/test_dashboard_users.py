@@ -3,8 +3,6 @@ their own password. Against a real ledger (SQLite and PostgreSQL) and a live ser
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import dashboard_support as support  # registered by tests/conftest.py
@@ -15,15 +13,6 @@ from sqlmodel import Session, select
 from db.models import AuditEntry, User
 
 NEW_PASSWORD = "a brand new passphrase 42"
-
-
-@pytest.fixture
-def site(
-    engine: Engine, bureau: Any, domain: Any, at: dt.datetime, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Any]:
-    support.fast_hashes(monkeypatch)
-    with support.running(support.build_site(engine, domain, at)) as running:
-        yield running
 
 
 def user(engine: Engine, username: str) -> User | None:
