@@ -10,6 +10,10 @@ From then on:
 - the ledger refuses edits that would change the year's figures (:mod:`db.locks`).
 
 Only a year that is over can be locked. Locking an already locked year changes nothing.
+
+``gongkai report unlock YEAR --reason …`` lifts a lock when a published report has to be
+corrected (更正): the office of the agency gives the reason, the audit entry keeps the
+lock's digest and figures, and the year is live again until it is locked anew.
 """
 
 from __future__ import annotations
@@ -84,3 +88,55 @@ def lock_year(
     )
     session.flush()
     return LockResult(lock, figures_from_lock(lock), created=True)
+
+
+#: Longest reason an unlock accepts (it goes into the audit entry).
+MAX_REASON_LENGTH = 500
+
+
+def unlock_year(
+    session: Session,
+    *,
+    year: int,
+    at: dt.datetime,
+    actor: Actor,
+    reason: str,
+    agency_code: str | None = None,
+) -> YearLock:
+    """Lift the lock of ``year`` for one agency; returns the removed lock.
+
+    The audit entry records who, when, why and the lock as it was (digest and figures), so
+    the figures once filed stay provable after the lock row is gone.
+    """
+    text = reason.strip()
+    if not text:
+        raise LockError("请说明解除锁定的原因 give the reason for unlocking (--reason)")
+    if len(text) > MAX_REASON_LENGTH:
+        raise LockError(f"原因过长 the reason may have at most {MAX_REASON_LENGTH} characters")
+    scope = resolve_scope(session, actor, agency_code=agency_code)
+    agency = scope.agencies[0]
+    actor.check_write(agency.id, None, office_only=True)
+    lock = session.exec(
+        select(YearLock).where(col(YearLock.agency_id) == agency.id, col(YearLock.year) == year)
+    ).first()
+    if lock is None:
+        raise LockError(f"{agency.code} {year}年未锁定 year {year} is not locked for {agency.code}")
+    AuditWriter(session).write(
+        at=at,
+        actor=actor.name,
+        action="unlock",
+        entity="year_lock",
+        entity_id=f"{agency.code}/{year}",
+        agency_id=agency.id,
+        before={
+            "year": year,
+            "digest": lock.digest,
+            "locked_at": lock.locked_at.isoformat(),
+            "locked_by": lock.locked_by,
+            "figures": lock.figures,
+        },
+        after={"reason": text},
+    )
+    session.delete(lock)
+    session.flush()
+    return lock

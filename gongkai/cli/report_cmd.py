@@ -29,7 +29,7 @@ from gongkai.runtime import now
 from reports.bulletin import bulletin_message, compile_month
 from reports.compile import compile_year
 from reports.errors import ReportsError
-from reports.lock import lock_year
+from reports.lock import lock_year, unlock_year
 from reports.render import FORMATS, SUFFIX, check_format, render_month, render_year
 from reports.scope import parse_month, resolve_scope
 
@@ -162,6 +162,32 @@ def lock_command(
             )
 
     emit(results, as_json=as_json, human=human)
+
+
+@app.command("unlock")
+def unlock_command(
+    year: int = typer.Argument(..., help="The locked year to open again"),
+    reason: str = typer.Option(..., "--reason", help="Why (e.g. 更正 of the published report)"),
+    agency: str | None = AGENCY_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """解除年度锁定 Open a locked year again to correct it; audited with the reason."""
+    ledger = open_ledger()
+    at = now()
+    with session_scope(ledger.engine) as session:
+        code = agency or single_agency_code(session)
+        lock = unlock_year(
+            session, year=year, at=at, actor=ledger.actor, reason=reason, agency_code=code
+        )
+        result = {"agency": code, "year": year, "unlocked": True, "digest": lock.digest}
+
+    def human() -> None:
+        console.print(
+            f"{code} {year}: 已解除锁定 unlocked (the lock's digest {lock.digest[:16]}… "
+            "stays in the audit log); lock it again once the corrected report is out"
+        )
+
+    emit(result, as_json=as_json, human=human)
 
 
 # --------------------------------------------------------------------------- cases

@@ -153,6 +153,31 @@ def test_figures_cases_and_lock(cli: Any) -> None:
     assert "not over" in err
 
 
+def test_unlock_needs_a_reason_and_reopens_the_year(cli: Any) -> None:
+    code, out, err = cli("report", "lock", "2025", "--json")
+    assert code == 0, err
+    digest = json.loads(out)[0]["digest"]
+    code, _, err = cli("report", "unlock", "2025", "--reason", "   ")
+    assert code == 1
+    assert "give the reason" in err
+    assert "Traceback" not in err
+    code, out, err = cli("report", "unlock", "2025", "--reason", "更正表三数据", "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"agency": "xm", "year": 2025, "unlocked": True, "digest": digest}
+    code, _, err = cli("report", "figure", "set", "2025", "table2.fees.amount", "3")
+    assert code == 0, err
+    code, _, err = cli("report", "unlock", "2025", "--reason", "again")
+    assert code == 1
+    assert "year 2025 is not locked" in err
+    code, out, _ = cli("audit", "log", "--json")
+    unlocks = [entry for entry in json.loads(out) if entry.get("action") == "unlock"]
+    assert len(unlocks) == 1
+    assert unlocks[0]["before"]["digest"] == digest
+    assert unlocks[0]["after"] == {"reason": "更正表三数据"}
+    code, _, err = cli("audit", "verify")
+    assert code == 0, err
+
+
 def test_inconsistent_ledger_prints_the_offending_tasks(cli: Any) -> None:
     with cli.engine.begin() as connection:
         connection.execute(

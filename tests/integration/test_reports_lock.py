@@ -13,14 +13,14 @@ from sqlmodel import Session, col, select
 
 from db import tasks as ledger
 from db.cases import decide_case, record_case, set_figure
-from db.context import Actor, Domain
+from db.context import Actor, Domain, PermissionDenied
 from db.engine import session_scope
 from db.locks import YearLockedError
 from db.models import AuditEntry, Task, YearLock
 from db.spawn import record_event
 from reports.compile import compile_year
 from reports.errors import LockError
-from reports.lock import lock_year
+from reports.lock import lock_year, unlock_year
 from reports.render import render_year
 from reports.scope import resolve_scope
 
@@ -217,3 +217,36 @@ def test_an_event_back_dated_into_a_locked_year_is_refused(
         )
     with Session(engine) as session:
         assert len(session.exec(text("SELECT id FROM event")).all()) == events_before  # type: ignore[call-overload]
+
+
+def test_unlock_is_for_the_office_audited_and_lets_the_year_change(
+    engine: Engine, domain: Domain, at: dt.datetime, system: Actor, locked_2025: dict[str, Any]
+) -> None:
+    with session_scope(engine) as session:
+        agency_id = session.exec(select(YearLock)).one().agency_id
+    chief = Actor(name="王外贸", role="chief", agency_id=agency_id, section_id=None)
+    leader = Actor(name="赵局长", role="leader", agency_id=agency_id)
+    for who in (chief, leader):
+        with session_scope(engine) as session, pytest.raises(PermissionDenied):
+            unlock_year(session, year=2025, at=at, actor=who, reason="更正", agency_code=CODE)
+    with session_scope(engine) as session, pytest.raises(LockError, match="give the reason"):
+        unlock_year(session, year=2025, at=at, actor=system, reason=" ", agency_code=CODE)
+    with session_scope(engine) as session:
+        assert session.exec(select(YearLock)).one().year == 2025  # still locked
+        removed = unlock_year(
+            session, year=2025, at=at, actor=system, reason="更正已公开年报", agency_code=CODE
+        )
+    assert removed.digest == locked_2025["result"].lock.digest
+    with session_scope(engine) as session:
+        assert session.exec(select(YearLock)).all() == []
+        ledger.reopen(session, locked_2025["answered"], domain, actor=system, at=at, reason="更正")
+        entry = session.exec(select(AuditEntry).where(col(AuditEntry.action) == "unlock")).one()
+        assert entry.before is not None
+        assert entry.before["digest"] == removed.digest
+        assert entry.after == {"reason": "更正已公开年报"}
+    with session_scope(engine) as session, pytest.raises(LockError, match="not locked"):
+        unlock_year(session, year=2025, at=at, actor=system, reason="again", agency_code=CODE)
+    with session_scope(engine) as session:
+        again = lock_year(session, year=2025, at=at, tz=TZ, actor=system, agency_code=CODE)
+    assert again.created
+    assert again.lock.digest != removed.digest  # the reopened request changed the figures
