@@ -302,3 +302,15 @@ def test_office_adds_a_login_who_changes_their_password(browser: Any, site: Any)
     assert "密码已修改" in page.locator(".flash").inner_text()
     shot(page, "account-password-changed")
     chief.close()
+
+
+def test_deadline_calculator(page: Any) -> None:
+    login(page, "trade")
+    page.click("a[href='/deadline']")
+    page.select_option("[data-testid=deadline-form] select[name=obligation]", "request-reply")
+    page.fill("[data-testid=deadline-form] input[name=start]", "2026-11-20")
+    page.fill("[data-testid=deadline-form] input[name=restart]", "2026-11-25")
+    page.click("[data-testid=deadline-form] button[type=submit]")
+    assert page.get_by_test_id("calculated-due").locator("b").inner_text() == "2026-12-23 24:00"
+    assert page.get_by_test_id("explanation").locator("li").count() >= 3
+    shot(page, "deadline-calculator")

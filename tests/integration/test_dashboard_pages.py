@@ -43,6 +43,7 @@ def test_every_role_sees_every_page_it_may(site: Any, username: str) -> None:
         "/notices",
         "/extensions",
         "/account",
+        "/deadline",
     ]
     if username in ("office", "gov"):
         pages.append("/users")
