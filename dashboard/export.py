@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from openpyxl import Workbook
 
 from dashboard.board import BoardRow
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from reports.evidence import safe_cell
 
 HEADERS = {
     "zh": [
@@ -47,18 +46,14 @@ HEADERS = {
 }
 
 
-def _safe(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
 def _cells(row: BoardRow, tz: dt.tzinfo, lang: str) -> list[str | int]:
     yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
     return [
         row.id,
-        _safe(row.agency_code),
-        _safe(row.section_name),
-        _safe(row.obligation_title),
-        _safe(row.title),
+        safe_cell(row.agency_code),
+        safe_cell(row.section_name),
+        safe_cell(row.obligation_title),
+        safe_cell(row.title),
         row.status,
         row.due_date.isoformat() if row.due_date else "",
         row.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if row.due_at else "",

@@ -9,8 +9,8 @@ from sqlmodel import Session, col, select
 
 from dashboard import board, stats
 from dashboard.board import BoardFilter
-from dashboard.forms import RowId
-from dashboard.scope import ViewScope, sections_in
+from dashboard.forms import FieldErrors, RowId
+from dashboard.scope import ViewScope, scope_for, sections_in
 from dashboard.security import Viewer, check_csrf
 from dashboard.web import Svc, WebViewer, language, page_view, render
 from db.context import Actor, PermissionDenied
@@ -109,4 +109,54 @@ def create_feed(request: Request, section_id: RowId, viewer: WebViewer, svc: Svc
         request,
         "feed_created.html",
         {"section": section, "feed_url": url},
+    )
+
+
+@router.get("/evidence.xlsx", include_in_schema=False)
+def evidence_export(
+    request: Request,
+    viewer: WebViewer,
+    svc: Svc,
+    year: int | None = None,
+    section: int | None = None,
+    agency: str | None = None,
+) -> Response:
+    """考核佐证: a year's on-time rates with every task behind them, for the viewer's agency
+    or one section (a chief's own, whatever the URL says)."""
+    from reports.errors import ScopeError
+    from reports.evidence import evidence_scope, evidence_workbook
+
+    lang = language(request)
+    at = svc.now()
+    domain = svc.domain()
+    this_year = at.astimezone(domain.tz).year
+    chosen = this_year if year is None else year
+    if not 2004 <= chosen <= this_year:
+        raise FieldErrors({"year": f"2004–{this_year}"})
+    with svc.db.read() as session:
+        scope = scope_for(session, viewer, agency)
+        if scope.agency_id is None:
+            raise FieldErrors({"agency": "choose the agency (?agency=CODE)"})
+        section_id = scope.section_id if scope.section_id is not None else section
+        if section_id is not None:
+            _section(session, viewer, section_id)
+        try:
+            target = evidence_scope(
+                session, agency_id=scope.agency_id, year=chosen, section_id=section_id
+            )
+        except ScopeError as exc:
+            raise FieldErrors({"section": str(exc)}) from None
+        data = evidence_workbook(
+            session,
+            target,
+            at=at,
+            tz=domain.tz,
+            lang=lang,
+            titles={code: item.title.localized(lang) for code, item in domain.catalog.items()},
+        )
+        name = f"evidence-{target.agency.code}{'-' + target.section.code if target.section else ''}-{chosen}.xlsx"
+    return Response(
+        data,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -5,18 +5,45 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from typer.core import TyperGroup
 
 from obligations.errors import ObligationsError
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def progress_bar(
+    label: str, unit: str, *, enabled: bool = True
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr, ``update(done, total)`` counting ``unit``; None (no bar)
+    when disabled or when stderr is not a terminal (CI, pipes, ``--json``)."""
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 class UserError(Exception):

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.engine import make_url
 
-from db.backup import Progress as ProgressCallback
 from db.backup import backup_sqlite, inspect_backup, restore_sqlite, sqlite_path
 from db.migrate import current_revision, downgrade, head_revision, upgrade
-from gongkai.cli._common import JSON_OPTION, UserError, console, emit, err_console, new_app
+from gongkai.cli._common import (
+    JSON_OPTION,
+    UserError,
+    console,
+    emit,
+    new_app,
+    progress_bar,
+)
 from gongkai.runtime import engine_for, now
 from gongkai.settings import Settings, get_settings
 
@@ -53,28 +56,6 @@ def _confirm(question: str, *, yes: bool) -> None:
         raise UserError(f"{question}: pass --yes to confirm (no terminal to ask on)")
     if not typer.confirm(f"{question}?", default=False, err=True):
         raise typer.Abort()
-
-
-@contextmanager
-def _progress(label: str, *, enabled: bool) -> Iterator[ProgressCallback | None]:
-    """A rich progress bar on stderr, counting database pages."""
-    if not enabled or not err_console.is_terminal:
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("pages"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
 
 
 @app.command("current")
@@ -145,7 +126,7 @@ def backup(
     target = path
     if path.is_dir():
         target = path / f"gongkai-{now().strftime('%Y%m%dT%H%M%SZ')}.db"
-    with _progress("备份 backup", enabled=not as_json) as progress:
+    with progress_bar("备份 backup", "pages", enabled=not as_json) as progress:
         result = backup_sqlite(
             settings.database_url, target, overwrite=overwrite, progress=progress
         )
@@ -180,7 +161,7 @@ def restore(
         f"restore replaces {database} with {path} ({info.tasks} tasks, revision {info.revision})",
         yes=yes,
     )
-    with _progress("恢复 restore", enabled=not as_json) as progress:
+    with progress_bar("恢复 restore", "pages", enabled=not as_json) as progress:
         result = restore_sqlite(path, settings.database_url, at=now(), progress=progress)
     head = head_revision()
     data = {

@@ -9,11 +9,13 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from sqlmodel import col, select
 
 from db.cases import CASE_KINDS, CASE_RESULTS, FIGURES, decide_case, list_cases, list_figures
 from db.cases import record_case as record_review_case
 from db.cases import set_figure as set_year_figure
 from db.engine import session_scope
+from db.models import Section
 from db.queries import single_agency_code
 from gongkai.cli._common import (
     JSON_OPTION,
@@ -22,6 +24,7 @@ from gongkai.cli._common import (
     emit,
     new_app,
     parse_date,
+    progress_bar,
     register_user_errors,
 )
 from gongkai.cli._ledger import open_ledger
@@ -188,6 +191,51 @@ def unlock_command(
         )
 
     emit(result, as_json=as_json, human=human)
+
+
+@app.command("evidence")
+def evidence_command(
+    year: int = typer.Argument(..., help="The year whose due tasks are shown"),
+    agency: str | None = AGENCY_OPTION,
+    section: str | None = typer.Option(None, "--section", help="One section (its code)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="xlsx file to write"),
+    lang: str = typer.Option("zh", "--lang", help="zh | en"),
+) -> None:
+    """考核佐证 The year's on-time rates with every task behind them (xlsx)."""
+    from reports.evidence import evidence_scope, evidence_workbook
+
+    if lang not in ("zh", "en"):
+        raise UserError(f"--lang: {lang!r} is not zh or en")
+    ledger = open_ledger()
+    at = now()
+    with session_scope(ledger.engine) as session:
+        scope = resolve_scope(session, ledger.actor, agency_code=agency)
+        agency_ref = scope.agencies[0]
+        section_id = None
+        if section is not None:
+            found = session.exec(
+                select(Section).where(
+                    col(Section.agency_id) == agency_ref.id, col(Section.code) == section
+                )
+            ).first()
+            if found is None:
+                raise UserError(f"--section: unknown section {section!r} in {agency_ref.code}")
+            section_id = found.id
+        target = evidence_scope(session, agency_id=agency_ref.id, year=year, section_id=section_id)
+        with progress_bar("考核佐证 evidence", "tasks") as progress:
+            data = evidence_workbook(
+                session,
+                target,
+                at=at,
+                tz=ledger.settings.tz,
+                lang=lang,
+                titles={
+                    code: item.title.localized(lang) for code, item in ledger.domain.catalog.items()
+                },
+                progress=progress,
+            )
+    name = f"evidence-{agency_ref.code}{'-' + section if section else ''}-{year}"
+    _write(data, "xlsx", out, name)
 
 
 # --------------------------------------------------------------------------- cases

@@ -189,3 +189,36 @@ def test_inconsistent_ledger_prints_the_offending_tasks(cli: Any) -> None:
     assert "Traceback" not in err
     assert f"task {cli.reply}" in err
     assert "ledger is inconsistent" in err
+
+
+def test_evidence_workbook_from_the_command_line(cli: Any, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    target = tmp_path / "out" / "evidence.xlsx"
+    code, out, err = cli("report", "evidence", "2025", "--section", "trade", "--out", str(target))
+    assert code == 0, err
+    assert "evidence.xlsx" in out
+    book = load_workbook(target, read_only=True)
+    tasks = [list(row) for row in book["任务明细"].iter_rows(values_only=True)]
+    reply = next(row for row in tasks[1:] if row[0] == cli.reply)
+    assert reply[9] == "按时"
+    assert reply[11] == "https://www.example.gov.cn/ysq/1"
+    summary = [list(row) for row in book["各科室"].iter_rows(values_only=True)]
+    classes = [row[9] for row in tasks[1:]]
+    total = summary[-1]
+    assert total[0] == "合计"
+    assert (total[1], total[2], total[5]) == (
+        len(classes),
+        classes.count("按时"),
+        classes.count("逾期未办结"),
+    )
+    assert total[7] == f"{classes.count('按时') / (len(classes) - classes.count('未到期')):.0%}"
+    code, _, err = cli("report", "evidence", "2025", "--section", "nope")
+    assert code == 1
+    assert "unknown section 'nope'" in err
+    code, _, err = cli("report", "evidence", "2025", "--lang", "fr")
+    assert code == 1
+    assert "--lang" in err
+    code, _, err = cli("report", "evidence", "1999")
+    assert code == 1
+    assert "year 1999" in err
