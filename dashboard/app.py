@@ -35,6 +35,7 @@ from dashboard.routes import (
     deadline,
     events,
     ics,
+    letters,
     notices,
     org,
     overview,
@@ -279,6 +280,7 @@ def create_app(*, engine: Engine, domain: Callable[[], Domain], config: Dashboar
         org,
         notices,
         ics,
+        letters,
         users,
     ):
         app.include_router(module.router)

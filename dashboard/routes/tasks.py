@@ -25,7 +25,7 @@ from db import tasks as ledger
 from db.bindings import decide_extension, extension_room, pending_extensions, request_extension
 from db.context import PermissionDenied
 from db.errors import NotFoundError
-from db.models import Agency, ExtensionRequest, Section, TaskStatus
+from db.models import Agency, ExtensionRequest, Section, Task, TaskStatus
 from db.queries import task_history
 from obligations.catalog import Feed
 from obligations.errors import ObligationsError, OutOfRangeError
@@ -81,6 +81,19 @@ def _audit_rows(entries: list[Any]) -> list[dict[str, Any]]:
         ]
         rows.append({"entry": entry, "changes": changes, "notes": notes})
     return rows
+
+
+#: Tasks of a disclosure request, whose handling sends the applicant a 告知书.
+LETTER_TASKS = {
+    "request-reply": ("correction", "extension"),
+    "request-correction-notice": ("correction",),
+}
+
+
+def letter_kinds(task: Task) -> list[str]:
+    """The letters the task page offers: an extension letter only once one was approved."""
+    kinds = LETTER_TASKS.get(task.obligation_code, ())
+    return [kind for kind in kinds if kind != "extension" or task.extended_by > 0]
 
 
 def task_context(
@@ -157,6 +170,7 @@ def task_context(
             "cancel": office and active,
             "reopen": office and not active,
         },
+        "letters": letter_kinds(task) if writer else [],
         "now_local": at.astimezone(domain.tz).strftime("%Y-%m-%dT%H:%M"),
         "extension_room": room,
         "due_label": due_text(task.due_date, task.due_at, domain.tz)
@@ -349,7 +363,7 @@ def task_action(
         with svc.db.write() as session:
             message = run(session)
     except FieldErrors as exc:
-        return _rerender(request, svc, viewer, task_id, action, exc.errors, data)
+        return rerender_task(request, svc, viewer, task_id, action, exc.errors, data)
     except (PermissionDenied, NotFoundError):
         raise
     except ObligationsError as exc:
@@ -360,13 +374,13 @@ def task_action(
             field = "service_date"
         elif action == "complete" and "done_at" in str(exc):
             field = "done_at"
-        return _rerender(request, svc, viewer, task_id, action, {field: str(exc)}, data)
+        return rerender_task(request, svc, viewer, task_id, action, {field: str(exc)}, data)
     svc.stats.clear()
     flash(request, message)
     return redirect(f"/tasks/{task_id}")
 
 
-def _rerender(
+def rerender_task(
     request: Request,
     svc: Services,
     viewer: Viewer,
