@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, false, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
+from dashboard.live import LiveCache, next_due_after
 from dashboard.scope import TASK, SectionInfo, ViewScope
 from dashboard.stats import local_midnight
 from db.models import TaskStatus
@@ -128,6 +129,34 @@ def count(
     filters = _filters(scope, board, at=at, calendar=calendar, tz=tz)
     return int(
         session.execute(sa_select(func.count()).select_from(TASK).where(*filters)).scalar_one()
+    )
+
+
+def cached_count(
+    session: Session,
+    cache: LiveCache,
+    version: int,
+    scope: ViewScope,
+    board: BoardFilter,
+    *,
+    at: dt.datetime,
+    calendar: WorkdayCalendar,
+    tz: dt.tzinfo,
+) -> int:
+    """:func:`count`, reused while exact (:mod:`dashboard.live`; ``version`` read first).
+
+    The overdue board's total changes by time alone when its cutoff (now, or the end of the
+    day N working days back) passes an open task's due moment; the calendar links' and the
+    section page's totals only when the ledger changes.
+    """
+    overdue_board = board.due_on is None and not board.all_open
+    moment = _cutoff(at, board.min_days, calendar, tz) if overdue_board else at
+    return cache.get(
+        ("board-count", scope, board),
+        version=version,
+        moment=moment,
+        compute=lambda: count(session, scope, board, at=at, calendar=calendar, tz=tz),
+        until=(lambda: next_due_after(session, scope, moment)) if overdue_board else None,
     )
 
 

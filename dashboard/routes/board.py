@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from dashboard import board, export
 from dashboard.board import BoardFilter
+from dashboard.live import ledger_version
 from dashboard.scope import SectionInfo, ViewScope, agencies_in, scope_for, sections_in
 from dashboard.security import Viewer
 from dashboard.web import Services, Svc, WebViewer, language, page_view, render
@@ -121,9 +122,19 @@ def overdue_board(request: Request, viewer: WebViewer, svc: Svc) -> Response:
     domain = svc.domain()
     size = svc.config.page_size
     with svc.db.read() as session:
+        version = ledger_version(session)  # first: see dashboard.live
         scope, sections, filters, errors = _resolve(svc, viewer, query, lang, session)
         agencies = agencies_in(session, scope) if viewer.all_agencies else []
-        total = board.count(session, scope, filters, at=at, calendar=domain.calendar, tz=domain.tz)
+        total = board.cached_count(
+            session,
+            svc.live,
+            version,
+            scope,
+            filters,
+            at=at,
+            calendar=domain.calendar,
+            tz=domain.tz,
+        )
         pages = max(1, -(-total // size))
         page = min(query.page, pages)
         found = board.rows(

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from dashboard.forms import Form, RowId
-from dashboard.routes.tasks import FormData, rerender_task, letter_kinds
+from dashboard.routes.tasks import FormData, letter_kinds, rerender_task
 from dashboard.security import check_csrf
 from dashboard.web import Svc, WebViewer, language
 from db import tasks as ledger

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from dashboard import stats
 from dashboard.board import obligation_title
+from dashboard.live import ledger_version, next_due_after
 from dashboard.scope import SectionInfo, agencies_in, scope_for, sections_in
 from dashboard.web import Svc, WebViewer, language, page_view, render
 from db.context import PermissionDenied
@@ -42,12 +43,21 @@ def overview(request: Request, viewer: WebViewer, svc: Svc, agency: str | None =
     year = at.astimezone(tz).year
     lang = language(request)
     with svc.db.read() as session:
+        version = ledger_version(session)  # first: see dashboard.live
         scope = scope_for(session, viewer, agency)
         sections = sections_in(session, scope)
         agencies = agencies_in(session, scope) if viewer.all_agencies else []
         end = week_end(at, tz)
-        counts = stats.open_counts_by_section(session, scope, at=at, end=end)
-        soon = stats.due_soon(session, scope, start=at, end=end, limit=15)
+        counts, soon = svc.live.get(
+            ("overview", scope, end),
+            version=version,
+            moment=at,
+            compute=lambda: (
+                stats.open_counts_by_section(session, scope, at=at, end=end),
+                stats.due_soon(session, scope, start=at, end=end, limit=15),
+            ),
+            until=lambda: next_due_after(session, scope, at),
+        )
         figures = svc.cached(
             ("year", scope, year, at.astimezone(tz).date()),
             lambda fresh: stats.yearly_timeliness(fresh, scope, year=year, at=at, tz=tz),
