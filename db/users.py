@@ -189,19 +189,7 @@ def set_password(
     user = _user(session, username)
     _check_password(password)
     _require_admin(actor, user.agency_id)
-    user.password_hash = _hasher.hash(password)
-    session.add(user)
-    AuditWriter(session).write(
-        at=at,
-        actor=actor.name,
-        action="set_password",
-        entity="user",
-        entity_id=str(user.id),
-        agency_id=user.agency_id,
-        after={"username": user.username},
-    )
-    session.flush()
-    return user
+    return _store_password(session, user, password, by=actor.name, at=at)
 
 
 def change_own_password(
@@ -212,16 +200,26 @@ def change_own_password(
     if user is None:
         raise UserError("the current password is wrong")
     _check_password(password)
+    return _store_password(session, user, password, by=user.username, at=at, own=True)
+
+
+def _store_password(
+    session: Session, user: User, password: str, *, by: str, at: dt.datetime, own: bool = False
+) -> User:
+    """Hash and store a new password (checked by the caller) with its audit entry."""
     user.password_hash = _hasher.hash(password)
     session.add(user)
+    after: dict[str, object] = {"username": user.username}
+    if own:
+        after["by"] = "self"
     AuditWriter(session).write(
         at=at,
-        actor=user.username,
+        actor=by,
         action="set_password",
         entity="user",
         entity_id=str(user.id),
         agency_id=user.agency_id,
-        after={"username": user.username, "by": "self"},
+        after=after,
     )
     session.flush()
     return user
