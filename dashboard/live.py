@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, func
+from sqlalchemy import Table, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel
 
@@ -44,9 +44,7 @@ def ledger_version(session: Session) -> int:
     return int(row[0]) if row is not None else 0
 
 
-def next_due_after(
-    session: Session, scope: ViewScope, moment: dt.datetime, *extra: ColumnElement[bool]
-) -> dt.datetime | None:
+def next_due_after(session: Session, scope: ViewScope, moment: dt.datetime) -> dt.datetime | None:
     """The first due moment after ``moment`` among the scope's open tasks (None: none).
 
     One seek of the (agency, status, due_at) index per agency: for every agency at once
@@ -55,7 +53,7 @@ def next_due_after(
     """
     if scope.agency_id is not None:
         statement = sa_select(func.min(TASK.c.due_at)).where(
-            TASK.c.status == _OPEN, *scope.task_filters(), TASK.c.due_at > moment, *extra
+            TASK.c.status == _OPEN, *scope.task_filters(), TASK.c.due_at > moment
         )
     else:
         per_agency = (
@@ -64,7 +62,6 @@ def next_due_after(
                 TASK.c.agency_id == AGENCY.c.id,
                 TASK.c.status == _OPEN,
                 TASK.c.due_at > moment,
-                *extra,
             )
             .order_by(TASK.c.due_at)
             .limit(1)

@@ -23,12 +23,12 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
 
 from fastapi import Request
 
 from db.context import Actor
 from db.models import User
+from db.users import UserFields, actor_for_user
 
 SESSION_COOKIE = "gongkai_session"
 SESSION_MAX_AGE_SECONDS = 12 * 3600
@@ -77,23 +77,6 @@ class Viewer:
         return self.actor.all_agencies
 
 
-class UserFields(Protocol):
-    """What :func:`viewer_for` reads: a :class:`User` or a row of its columns."""
-
-    @property
-    def id(self) -> int | None: ...
-    @property
-    def username(self) -> str: ...
-    @property
-    def role(self) -> str: ...
-    @property
-    def agency_id(self) -> int | None: ...
-    @property
-    def section_id(self) -> int | None: ...
-    @property
-    def person_id(self) -> int | None: ...
-
-
 def viewer_for(user: UserFields) -> Viewer:
     assert user.id is not None
     return Viewer(
@@ -103,13 +86,7 @@ def viewer_for(user: UserFields) -> Viewer:
         agency_id=user.agency_id,
         section_id=user.section_id,
         person_id=user.person_id,
-        actor=Actor(
-            name=user.username,
-            role=user.role,
-            agency_id=user.agency_id,
-            section_id=user.section_id,
-            person_id=user.person_id,
-        ),
+        actor=actor_for_user(user),
     )
 
 

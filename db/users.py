@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -303,7 +304,24 @@ def rehash_password(session: Session, user_id: int, password: str) -> User:
     return user
 
 
-def actor_for_user(user: User) -> Actor:
+class UserFields(Protocol):
+    """What :func:`actor_for_user` reads: a :class:`User` or a row of its columns."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def agency_id(self) -> int | None: ...
+    @property
+    def section_id(self) -> int | None: ...
+    @property
+    def person_id(self) -> int | None: ...
+
+
+def actor_for_user(user: UserFields) -> Actor:
     return Actor(
         name=user.username,
         role=user.role,

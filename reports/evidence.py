@@ -30,7 +30,7 @@ from sqlmodel import Session, col, select
 from db.models import Agency, ClockEventRow, Section, Task, TaskStatus
 from obligations.timeliness import Timeliness
 from reports.errors import ScopeError
-from reports.feeds import resolve_feeds
+from reports.feeds import FeedMap, resolve_feeds
 from reports.model import ON_TIME_BASIS, TimelinessRow
 from reports.scope import year_window
 from reports.stats import build_timeliness, section_names, timeliness_buckets
@@ -182,14 +182,15 @@ _TASK_COLUMNS = (
 )
 
 
-def _tasks(session: Session, scope: EvidenceScope, tz: dt.tzinfo) -> Iterator[Sequence[Any]]:
+def _tasks(
+    session: Session, scope: EvidenceScope, tz: dt.tzinfo, feeds: FeedMap
+) -> Iterator[Sequence[Any]]:
     """The year's tasks that feed timeliness, by due day, streamed in chunks of rows.
 
     Plain columns, not ORM objects: the rule snapshot (1–2 KB of JSON a task) is not read,
     and the range on (agency, due_date) is the reports' own index.
     """
     window = year_window(scope.year, tz)
-    feeds = resolve_feeds(session, [scope.agency.id or 0])
     statement = (
         sa_select(*_TASK_COLUMNS)
         .where(
@@ -228,10 +229,15 @@ def _clock_rows(session: Session, task_ids: list[int], tz: dt.tzinfo) -> list[li
 
 
 def section_rows(
-    session: Session, scope: EvidenceScope, at: dt.datetime, tz: dt.tzinfo
+    session: Session,
+    scope: EvidenceScope,
+    at: dt.datetime,
+    tz: dt.tzinfo,
+    feeds: FeedMap,
+    sections: dict[int, tuple[str, str]],
 ) -> list[TimelinessRow]:
+    """The bulletin's figures per section of the scope, then the total."""
     agency_ids = [scope.agency.id or 0]
-    feeds = resolve_feeds(session, agency_ids)
     buckets = timeliness_buckets(session, agency_ids, year_window(scope.year, tz), at, feeds)
     if scope.section is not None:
         buckets = [bucket for bucket in buckets if bucket.section_id == scope.section.id]
@@ -239,7 +245,7 @@ def section_rows(
         buckets,
         agency_code=scope.agency.code,
         feeds=feeds,
-        sections=section_names(session, agency_ids),
+        sections=sections,
     )
     return [*figures.by_section, figures.total]
 
@@ -262,10 +268,11 @@ def evidence_workbook(
     """
     lang = "en" if lang == "en" else "zh"
     labels, headers = _LABELS[lang], _HEADERS[lang]
-    names = {
-        key: name for key, (_code, name) in section_names(session, [scope.agency.id or 0]).items()
-    }
-    rows = section_rows(session, scope, at, tz)
+    agency_ids = [scope.agency.id or 0]
+    feeds = resolve_feeds(session, agency_ids)
+    sections = section_names(session, agency_ids)
+    names = {key: name for key, (_code, name) in sections.items()}
+    rows = section_rows(session, scope, at, tz, feeds, sections)
     book = Workbook(write_only=True)
 
     about = book.create_sheet(labels["about"])
@@ -306,7 +313,7 @@ def evidence_workbook(
     clock.append(headers["clock"])
     titles = titles or {}
     total, done = rows[-1].due, 0
-    for chunk in _tasks(session, scope, tz):
+    for chunk in _tasks(session, scope, tz, feeds):
         for task in chunk:
             detail.append(
                 [
